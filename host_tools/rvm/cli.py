@@ -1,0 +1,53 @@
+"""The `rvm` command: a thin argparse layer over plain functions.
+
+Each command lives in host_tools/rvm/cmd_<name>.py with
+`register(subparsers)` adding its parser and setting `func(args, transport)`.
+`main(argv=None, transport=None)`: tests inject a transport instead of a port.
+Expected failures raise RvmToolError -> one line on stderr, non-zero exit.
+"""
+import argparse
+import importlib
+import sys
+
+from .errors import RvmToolError
+
+# Command modules, in help order. Add yours here.
+COMMANDS = [
+    "verify",
+]
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="rvm", description="RVM-MP host tools: build, flash, deploy, "
+        "control and audit RVM-MP boards.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        mod = importlib.import_module("host_tools.rvm.cmd_" + name)
+        mod.register(sub)
+    return p
+
+
+def main(argv=None, transport=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args, transport)
+    except RvmToolError as e:
+        print("rvm: %s" % e, file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("rvm: interrupted", file=sys.stderr)
+        return 130
+    return rc or 0
+
+
+def entry():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,203 @@
+# L0 platform layer: the only module that knows whether the kernel runs on a
+# board, on the MicroPython unix port or on CPython. Everything above it asks
+# the Platform for time, storage, devices, identity, keys and reset. Tests fake
+# hardware by handing the kernel a Platform, never by patching L1.
+import os
+import sys
+
+from .compat import IS_MICROPYTHON, ticks_ms, ticks_us, ticks_diff, sleep_ms
+
+EXIT_F4 = 86   # process exit code of an F4 kernel reset on unix/CPython
+EXIT_REBOOT = 87  # operator-requested reboot on unix/CPython
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    os.rename(tmp, path)
+
+
+class SimDevice:
+    """A simulated device: records every operation, returns deterministic
+    readings. `kind` is the profile's device type (pin, led, adc, i2c, uart)."""
+
+    def __init__(self, name, spec):
+        self.name = name
+        self.kind = spec.get("type", "pin")
+        self.spec = spec
+        self.ops = []        # (op, args) history, newest last, bounded
+        self.value = 0
+        self._n = 0
+
+    def _rec(self, op, arg):
+        self.ops.append((op, arg))
+        if len(self.ops) > 16:
+            self.ops.pop(0)
+
+    def on(self):
+        self.value = 1
+        self._rec("on", None)
+
+    def off(self):
+        self.value = 0
+        self._rec("off", None)
+
+    def toggle(self):
+        self.value ^= 1
+        self._rec("toggle", None)
+
+    def set(self, v):
+        self.value = v
+        self._rec("set", v)
+
+    def read(self):
+        # A slow triangle wave, so a sensor agent sees changing readings.
+        self._n += 1
+        v = (self._n * 37) % 1024
+        self._rec("read", v)
+        return v
+
+    def write(self, data):
+        self._rec("write", len(data))
+        return len(data)
+
+
+class Platform:
+    """Hosted platform: CPython or the MicroPython unix port. `root` is the
+    directory that stands for the board's filesystem."""
+
+    def __init__(self, root=".", device_id=None, key=None):
+        self.root = root.rstrip("/") or "/"
+        self.name = "unix" if IS_MICROPYTHON else "cpython"
+        self._device_id = device_id
+        self._key = key
+        self.devices = {}
+        self.exit_code = None
+
+    # ---- time --------------------------------------------------------------
+    def ticks_ms(self):
+        return ticks_ms()
+
+    def ticks_us(self):
+        return ticks_us()
+
+    def ticks_diff(self, a, b):
+        return ticks_diff(a, b)
+
+    def sleep_ms(self, ms):
+        if ms > 0:
+            sleep_ms(ms)
+
+    # ---- storage -----------------------------------------------------------
+    def path(self, name):
+        return self.root + "/" + name
+
+    def read_file(self, name):
+        return _read(self.path(name))
+
+    def write_file(self, name, data):
+        _write(self.path(name), data)
+
+    def next_boot(self):
+        """Increment and persist the boot counter; returns the new value."""
+        raw = self.read_file("boot.cnt")
+        n = int(raw) + 1 if raw else 0
+        self.write_file("boot.cnt", b"%d" % n)
+        return n
+
+    # ---- identity and keys -------------------------------------------------
+    def unique_id(self):
+        """16-byte device id: the profile/test-provided one, else the one
+        stored in the filesystem (created once from os.urandom)."""
+        if self._device_id is not None:
+            return self._device_id
+        raw = self.read_file("device.id")
+        if raw is None or len(raw) != 16:
+            raw = os.urandom(16)
+            self.write_file("device.id", raw)
+        self._device_id = raw
+        return raw
+
+    def device_key(self):
+        """The device's 32-byte seal key (rvm_key.bin), or None."""
+        if self._key is not None:
+            return self._key
+        k = self.read_file("rvm_key.bin")
+        self._key = k
+        return k
+
+    # ---- devices -----------------------------------------------------------
+    def open_device(self, name, spec):
+        d = self.devices.get(name)
+        if d is None:
+            d = SimDevice(name, spec)
+            self.devices[name] = d
+        return d
+
+    # ---- reset ---------------------------------------------------------------
+    def reset(self, code=EXIT_F4):
+        """F4/reboot: a board resets; hosted runtimes exit with `code`."""
+        self.exit_code = code
+        sys.exit(code)
+
+
+class BoardPlatform(Platform):
+    """A real MicroPython board: `machine` devices, machine.unique_id(),
+    machine.reset(). Used by main.py on hardware."""
+
+    def __init__(self, root="", key=None):
+        Platform.__init__(self, root or "", None, key)
+        self.name = "board"
+
+    def unique_id(self):
+        if self._device_id is None:
+            import machine
+            import hashlib
+            uid = machine.unique_id()
+            self._device_id = hashlib.sha256(b"RVM-uid" + uid).digest()[0:16]
+        return self._device_id
+
+    def open_device(self, name, spec):
+        d = self.devices.get(name)
+        if d is not None:
+            return d
+        import machine
+        t = spec.get("type", "pin")
+        if t in ("pin", "led"):
+            d = machine.Pin(spec["pin"], machine.Pin.OUT)
+        elif t == "adc":
+            d = machine.ADC(machine.Pin(spec["pin"]))
+        elif t == "i2c":
+            d = machine.I2C(spec.get("id", 0))
+        elif t == "uart":
+            d = machine.UART(spec.get("id", 1), spec.get("baud", 115200))
+        else:
+            raise ValueError("unknown device type %s" % t)
+        self.devices[name] = d
+        return d
+
+    def reset(self, code=EXIT_F4):
+        import machine
+        machine.reset()
+
+
+def default_platform(root="."):
+    """The platform this runtime implies: BoardPlatform on a board, hosted
+    Platform on the unix port and CPython."""
+    if IS_MICROPYTHON and sys.platform not in ("linux", "darwin", "win32"):
+        return BoardPlatform(root)
+    return Platform(root)

@@ -1,0 +1,238 @@
+# WitnessStore: the persistent half of the witness log (layer L4).
+#
+# Records are appended to segment files `<root>/<first seq as 8 hex>.seg`,
+# `seg_records` records each, through plain file I/O, so the same code runs
+# on a board's littlefs/FAT, on the unix port's littlefs mount and on a
+# CPython directory. sync() is the durability point: records appended
+# before a sync() returns are acknowledged as durable.
+#
+# At boot head() scans the newest segment: a trailing partial record (a
+# power cut mid-write) is cut off and counted in `torn`, and the link of the
+# last whole record is checked against its predecessor, so a torn last
+# record is discarded rather than half-read.
+import hashlib
+import os
+
+_SEG_EXT = ".seg"
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _mkdirs(path):
+    cur = "/" if path.startswith("/") else ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        cur = cur + part if cur in ("", "/") else cur + "/" + part
+        if not _exists(cur):
+            os.mkdir(cur)
+
+
+def _fsync(f):
+    f.flush()
+    try:
+        os.fsync(f.fileno())  # CPython; MicroPython flush() is the sync point
+    except (AttributeError, OSError):
+        pass
+
+
+class WitnessStore:
+    def __init__(self, root, seg_records=256, genesis=None):
+        self.root = root.rstrip("/") or "/"
+        self.seg_records = seg_records
+        self.genesis = genesis  # genesis link, used to check record 0
+        self.torn = 0           # partial/invalid records discarded at open
+        _mkdirs(self.root)
+        self._f = None
+        self._fseg = -1
+        self._next = 0
+        self._last = None
+        self._scan()
+
+    # ---- files ------------------------------------------------------------
+    def _path(self, seg):
+        return "%s/%08x%s" % (self.root, seg * self.seg_records, _SEG_EXT)
+
+    def segments(self):
+        """Segment numbers present, ascending."""
+        out = []
+        for name in os.listdir(self.root):
+            if name.endswith(_SEG_EXT) and len(name) == 12:
+                try:
+                    out.append(int(name[0:8], 16) // self.seg_records)
+                except ValueError:
+                    pass
+        out.sort()
+        return out
+
+    def _size(self, seg):
+        try:
+            return os.stat(self._path(seg))[6]
+        except OSError:
+            return 0
+
+    def _rewrite(self, seg, nrec):
+        """Keep only the first nrec whole records of a segment."""
+        path = self._path(seg)
+        with open(path, "rb") as f:
+            data = f.read(nrec * 64)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            _fsync(f)
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        os.rename(tmp, path)
+
+    def _scan(self):
+        segs = self.segments()
+        while segs:
+            seg = segs[-1]
+            size = self._size(seg)
+            nrec = size // 64
+            if size % 64:
+                self.torn += 1
+            # Drop trailing records whose seq or link does not check out.
+            while nrec > 0 and not self._valid_tail(seg, nrec):
+                self.torn += 1
+                nrec -= 1
+            if nrec * 64 != size:
+                self._rewrite(seg, nrec)
+            if nrec == 0:
+                os.remove(self._path(seg))
+                segs.pop()
+                continue
+            self._next = seg * self.seg_records + nrec
+            self._last = self.read(self._next - 1)[32:64]
+            return
+        self._next = 0
+        self._last = None
+
+    def _valid_tail(self, seg, nrec):
+        base = seg * self.seg_records
+        seq = base + nrec - 1
+        rec = self._read_raw(seg, nrec - 1)
+        if rec is None or len(rec) != 64:
+            return False
+        if (rec[0] | rec[1] << 8 | rec[2] << 16 | rec[3] << 24) != (seq & 0xFFFFFFFF):
+            return False
+        if seq == 0:
+            prev = self.genesis
+        elif nrec >= 2:
+            prev = self._read_raw(seg, nrec - 2)[32:64]
+        else:
+            p = self._read_raw(seg - 1, self.seg_records - 1)
+            prev = p[32:64] if p else None
+        if prev is None:
+            return True  # nothing to check against (first segment pruned)
+        h = hashlib.sha256(b"RVMW")
+        h.update(prev)
+        h.update(rec[0:32])
+        return h.digest() == rec[32:64]
+
+    def _read_raw(self, seg, idx):
+        try:
+            with open(self._path(seg), "rb") as f:
+                f.seek(idx * 64)
+                r = f.read(64)
+        except OSError:
+            return None
+        return r if len(r) == 64 else None
+
+    # ---- API used by WitnessLog --------------------------------------------
+    def head(self):
+        """(next seq, link of the last stored record or None)."""
+        return self._next, self._last
+
+    def append(self, mv, first_seq, n):
+        """Append n linked records (a buffer of n*64 bytes) starting at seq
+        first_seq, splitting across segment boundaries."""
+        if first_seq != self._next:
+            raise ValueError("witness store: expected seq %d, got %d"
+                             % (self._next, first_seq))
+        off = 0
+        seq = first_seq
+        while n > 0:
+            seg = seq // self.seg_records
+            room = self.seg_records - (seq % self.seg_records)
+            k = n if n < room else room
+            if seg != self._fseg:
+                if self._f is not None:
+                    _fsync(self._f)
+                    self._f.close()
+                self._f = open(self._path(seg), "ab")
+                self._fseg = seg
+            self._f.write(mv[off:off + k * 64])
+            off += k * 64
+            seq += k
+            n -= k
+        self._next = seq
+        self._last = bytes(mv[off - 64:off][32:64])
+
+    def sync(self):
+        if self._f is not None:
+            _fsync(self._f)
+
+    def close(self):
+        if self._f is not None:
+            _fsync(self._f)
+            self._f.close()
+            self._f = None
+            self._fseg = -1
+
+    def read(self, seq):
+        if seq < 0 or seq >= self._next:
+            return None
+        self.sync()
+        return self._read_raw(seq // self.seg_records, seq % self.seg_records)
+
+    def low(self):
+        """Oldest stored seq (segments may have been pruned)."""
+        segs = self.segments()
+        return segs[0] * self.seg_records if segs else self._next
+
+    def iter_range(self, lo, hi, chunk=8):
+        """Yield records lo..hi-1 reading `chunk` records at a time, so a
+        pull never holds more than chunk*64 bytes of log in RAM."""
+        self.sync()
+        if hi > self._next:
+            hi = self._next
+        seq = max(lo, 0)
+        buf = bytearray(chunk * 64)
+        mv = memoryview(buf)
+        while seq < hi:
+            seg = seq // self.seg_records
+            idx = seq % self.seg_records
+            k = min(chunk, hi - seq, self.seg_records - idx)
+            try:
+                f = open(self._path(seg), "rb")
+            except OSError:
+                seq = (seg + 1) * self.seg_records  # pruned segment
+                continue
+            with f:
+                f.seek(idx * 64)
+                got = f.readinto(mv[0:k * 64])
+            if not got:
+                return
+            for i in range(got // 64):
+                yield bytes(mv[i * 64:(i + 1) * 64])
+            seq += k
+
+    def prune(self, keep_segments):
+        """Delete the oldest segments, keeping the newest `keep_segments`."""
+        segs = self.segments()
+        n = 0
+        for seg in segs[:-keep_segments] if keep_segments else segs:
+            if seg == self._fseg:
+                continue
+            os.remove(self._path(seg))
+            n += 1
+        return n
