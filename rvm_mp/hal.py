@@ -102,6 +102,14 @@ class Platform:
         if ms > 0:
             sleep_ms(ms)
 
+    def wait_io(self, timeout_ms):
+        """Idle wait of the kernel loop: sleep up to timeout_ms; return True
+        early when console input is ready (this base version has no console
+        and just sleeps; the console platform overrides it)."""
+        if timeout_ms > 0:
+            sleep_ms(timeout_ms)
+        return False
+
     # ---- storage -----------------------------------------------------------
     def path(self, name):
         return self.root + "/" + name
