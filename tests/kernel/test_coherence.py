@@ -1,0 +1,175 @@
+# Coherence engine: score direction, pressure, budget overrun -> degraded,
+# degraded enter/exit witnessed, boost 0 while degraded, engine faults contained.
+import kt
+from rvm_mp import kinds
+from rvm_mp.witness import WitnessLog, unpack
+from rvm_mp.coherence.engine import CoherenceEngine, REASON_BUDGET, REASON_FAILED
+from rvm_mp.coherence import score
+
+HEAP = "256K"  # the witness log + engine compiled from source; boards load .mpy
+
+
+def _log():
+    return WitnessLog(kt.DEVICE_ID, boot=1, ring=64)
+
+
+def _kinds(log, kind):
+    return [unpack(r) for r in log.query(kind=kind)]
+
+
+class FakeClock:
+    def __init__(self, step):
+        self.t = 0
+        self.step = step
+
+    def __call__(self):
+        self.t = (self.t + self.step) & 0x3FFFFFFF
+        return self.t
+
+
+def _traffic(e, pairs, epochs=6):
+    for _ in range(epochs):
+        for a, b, n in pairs:
+            for _ in range(n):
+                e.on_message(a, b, 0)
+        e.epoch()
+
+
+def test_score_direction_coupled_pairs_score_high():
+    e = CoherenceEngine(_log(), max_nodes=8, budget_us=1 << 20)
+    _traffic(e, ((1, 2, 50), (1, 3, 2), (2, 4, 1), (3, 4, 40)))
+    g = e.graph
+    hi = e.pair_score(1, 2)
+    lo = e.pair_score(1, 3)
+    assert hi > 8000 and lo < 1000 and hi > lo
+    # the cut keeps the talking pairs together and separates the clusters
+    assert e.side_of(1) == e.side_of(2)
+    assert e.side_of(3) == e.side_of(4)
+    assert e.side_of(1) != e.side_of(3)
+    # a domain of coupled partitions scores high; a mixed one low
+    assert score.group_bp(g, (1, 2)) > 9000
+    assert score.group_bp(g, (1, 4)) < 1000
+    # boost follows coupling: after 1 ran, 2 is boosted more than 3
+    assert e.boost(2, 1) > e.boost(3, 1)
+    assert e.boost(2, 1) <= e.boost_max
+    runs = _kinds(e.log, kinds.MINCUT_RUN)
+    assert runs and runs[-1][7] == 4            # a = nodes
+
+
+def test_pressure_rises_when_heavy_traffic_crosses_the_cut():
+    e = CoherenceEngine(_log(), max_nodes=8, budget_us=1 << 20)
+    _traffic(e, ((1, 2, 60), (3, 4, 60), (2, 3, 3)))
+    p_before = e.pressure(2)
+    assert p_before < 1000
+    # traffic shifts: 2 now talks heavily with 3, but 1 and 4 keep their ties
+    _traffic(e, ((1, 2, 60), (3, 4, 60), (2, 3, 3), (1, 4, 70)), epochs=1)
+    # pressure on the old sides before the engine re-cuts
+    s = e.graph.slot(1)
+    grp = bytearray(e.graph.n)
+    for p in (3, 4):
+        grp[e.graph.slot(p)] = 1
+    out = [0] * e.graph.n
+    score.pressure_into(e.graph, grp, out)
+    assert out[s] > p_before + 2000
+    assert out[e.graph.slot(4)] > 2000
+    # heavy traffic inside one side puts no pressure on it
+    assert out[e.graph.slot(3)] < 1000
+
+
+def test_pressure_witnessed_when_crossing_threshold():
+    e = CoherenceEngine(_log(), max_nodes=8, budget_us=1 << 20, pressure_bp=3000)
+    # triangle-ish: 5 talks equally to two clusters, so any cut stresses it
+    _traffic(e, ((1, 2, 40), (3, 4, 40), (5, 1, 30), (5, 3, 30)))
+    recs = _kinds(e.log, kinds.PRESSURE)
+    assert recs
+    r = recs[0]
+    assert r[7] >= 3000 and r[10] == 1           # a = pressure bp, d = rising
+    assert r[6] == 5 or e.pressure(r[6]) >= 3000
+
+
+def test_budget_overrun_keeps_last_cut_and_degrades():
+    clk = FakeClock(100)       # every step "takes" 100 us
+    e = CoherenceEngine(_log(), max_nodes=8, budget_us=1 << 20, max_slices=4,
+                        clock_us=clk)
+    _traffic(e, ((1, 2, 50), (3, 4, 50), (2, 3, 1)), epochs=2)
+    assert e.cut_value >= 0 and not e.degraded
+    good = e.cut_value
+    side1 = e.side_of(1)
+    e.budget_us = 50           # now one step per epoch: 4 nodes need 9 steps
+    _traffic(e, ((1, 2, 50), (3, 4, 50), (2, 3, 9), (5, 6, 20)), epochs=4)
+    assert e.degraded and e.reason == REASON_BUDGET
+    assert e.cut_value == good and e.side_of(1) == side1   # stale cut kept
+    ex = _kinds(e.log, kinds.MINCUT_BUDGET_EXCEEDED)
+    assert len(ex) == 1
+    assert ex[0][7] == 50 and ex[0][8] >= 400 and ex[0][10] == 4
+    ent = _kinds(e.log, kinds.DEGRADED_ENTER)
+    assert len(ent) == 1 and ent[0][7] == REASON_BUDGET
+    assert ent[0][4] & kinds.F_DEGRADED
+    assert e.log.degraded
+    # degraded: no boost, static tiers, no split/merge
+    assert e.boost(2, 1) == 0 and e.boost(2) == 0
+    assert e.cut_value_of(1) == -1
+    assert not e.allowed()
+    # budget restored: the next run finishes and the engine leaves degraded
+    e.budget_us = 1 << 20
+    n = 0
+    while e.degraded and n < 200:
+        e.epoch()
+        n += 1
+    assert not e.degraded and not e.log.degraded
+    ext = _kinds(e.log, kinds.DEGRADED_EXIT)
+    assert len(ext) == 1 and ext[0][7] == REASON_BUDGET
+    assert e.allowed() and e.boost(2, 1) > 0
+
+
+def test_overrun_backs_off_instead_of_flooding():
+    clk = FakeClock(100)
+    e = CoherenceEngine(_log(), max_nodes=8, budget_us=10, max_slices=2,
+                        clock_us=clk)
+    _traffic(e, ((1, 2, 5), (3, 4, 5), (5, 6, 5), (2, 3, 1)), epochs=60)
+    ex = len(_kinds(e.log, kinds.MINCUT_BUDGET_EXCEEDED))
+    assert 2 <= ex <= 8
+    assert len(_kinds(e.log, kinds.DEGRADED_ENTER)) == 1
+    assert e.cut_value == -1 and not e.allowed()
+
+
+class Boom:
+    def on_message(self, *a):
+        raise MemoryError("injected")
+
+    def epoch(self):
+        raise ValueError("injected")
+
+
+def test_engine_fault_is_contained_and_witnessed():
+    e = CoherenceEngine(_log(), max_nodes=4, budget_us=1 << 20)
+    _traffic(e, ((1, 2, 5),), epochs=2)
+    real = e.graph
+    e.graph = Boom()
+    e.on_message(1, 2, 0)             # does not raise
+    assert e.epoch() is False         # does not raise
+    assert e.degraded and e.reason == REASON_FAILED and e.failures == 2
+    assert len(_kinds(e.log, kinds.DEGRADED_ENTER)) == 1
+    assert e.boost(2, 1) == 0
+    e.graph = real
+    e.epoch()
+    assert not e.degraded
+    assert _kinds(e.log, kinds.DEGRADED_EXIT)[0][7] == REASON_FAILED
+
+
+def test_forget_drops_the_node():
+    e = CoherenceEngine(_log(), max_nodes=4, budget_us=1 << 20)
+    _traffic(e, ((1, 2, 5), (2, 3, 5)), epochs=2)
+    e.forget(2)
+    assert e.graph.slot(2) == -1 and e.pressure(2) == 0 and e.side_of(2) == -1
+    e.epoch()
+    assert e.cut.nodes == 2
+
+
+def test_from_profile():
+    prof = {"limits": {"graph_nodes": 16},
+            "coherence": {"enabled": True, "budget_us": 77, "max_slices": 3}}
+    e = CoherenceEngine.from_profile(_log(), prof)
+    assert e.graph.n == 16 and e.budget_us == 77 and e.max_slices == 3
+    e2 = CoherenceEngine.from_profile(_log(), {"limits": {}, "coherence": False})
+    assert e2.graph.n == 8 and e2.budget_us > 0
