@@ -33,8 +33,8 @@ class CommGraph:
     """Bounded undirected communication graph with integer EMA weights."""
 
     def __init__(self, max_nodes=8):
-        if max_nodes < 2 or max_nodes > 64:
-            raise ValueError("graph_nodes must be 2..64")
+        if max_nodes < 2 or max_nodes > 1024:
+            raise ValueError("graph_nodes must be 2..1024")
         n = max_nodes
         self.n = n
         self.w = _zeros(n * n)     # EMA weight, slot x slot, symmetric
@@ -146,10 +146,11 @@ class CommGraph:
         acc = self.acc
         tot = self.tot
         changed = False
-        for i in range(n):
+        occ = [s for s in range(n) if self.ids[s]]  # free slots stay all-zero
+        for i in occ:
             row = i * n
             t = 0
-            for j in range(n):
+            for j in occ:
                 k = row + j
                 old = w[k]
                 a = acc[k]

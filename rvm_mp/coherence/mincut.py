@@ -34,6 +34,7 @@ _S_IDLE = const(0)
 _S_PHASE = const(1)   # in a maximum-adjacency phase
 _S_DONE = const(2)
 _NONE = const(-1)
+_END = const(0xFFFF)
 
 
 def ma_step_py(w, n, act, m, added, key):
@@ -62,6 +63,10 @@ def _zeros(n):
     return array.array('i', bytes(4 * n))
 
 
+def _u16(n):
+    return array.array('H', bytes(2 * n))
+
+
 class MinCut:
     """Resumable Stoer-Wagner over a CommGraph snapshot.
 
@@ -76,11 +81,11 @@ class MinCut:
         self._w = _zeros(n * n)
         self._key = _zeros(n)
         self._added = bytearray(n)
-        self._act = bytearray(n)      # active super-vertices (compact ids)
-        self._slot_of = bytearray(n)  # compact id -> graph slot
-        self._head = bytearray(n)
-        self._nxt = bytearray(n)      # 0xFF = end of list
-        self._tail = bytearray(n)
+        self._act = _u16(n)           # active super-vertices (compact ids)
+        self._slot_of = _u16(n)       # compact id -> graph slot
+        self._head = _u16(n)
+        self._nxt = _u16(n)           # _END = end of list
+        self._tail = _u16(n)
         self._best = bytearray(n)     # best side so far, by compact id
         self.side = bytearray(n)      # result: by graph slot
         self.step = _ma_step_viper if (use_viper and _ma_step_viper) else ma_step_py
@@ -130,7 +135,7 @@ class MinCut:
             self._act[a] = a
             self._head[a] = a
             self._tail[a] = a
-            self._nxt[a] = 0xFF
+            self._nxt[a] = _END
             self._best[a] = 0
         self._m = m
         self._mm = m
@@ -199,7 +204,7 @@ class MinCut:
             for i in range(self._m):
                 best[i] = 0
             u = self._head[last]
-            while u != 0xFF:
+            while u != _END:
                 best[u] = 1
                 u = self._nxt[u]
         # merge last into prev

@@ -5,7 +5,7 @@ import micropython
 
 
 @micropython.viper
-def ma_step(w: ptr32, n: int, act: ptr8, m: int, added: ptr8, key: ptr32) -> int:
+def ma_step(w: ptr32, n: int, act: ptr16, m: int, added: ptr8, key: ptr32) -> int:
     best = -1
     bk = -1
     i = 0

@@ -76,7 +76,7 @@ def test_viper_and_portable_step_agree_on_vectors():
         n = 8
         m = 2 + r.next(7)
         w = array.array('i', [r.next(5000) for _ in range(n * n)])
-        act = bytearray(n)
+        act = array.array('H', bytes(2 * n))
         perm = list(range(n))
         for i in range(n - 1, 0, -1):     # active set in shuffled order
             j = r.next(i + 1)
