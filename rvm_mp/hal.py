@@ -76,6 +76,94 @@ class SimDevice:
         return len(data)
 
 
+class StdioConsole:
+    """Console on the process's stdin/stdout: the board's REPL line (UART or
+    USB CDC) on MicroPython boards, the pty of `rvm sim` on the unix port, a
+    terminal or pipe on CPython. Reads never block: select.poll says whether
+    a byte is ready, then one byte is read (MicroPython's stdin read(n) waits
+    for all n bytes)."""
+
+    def __init__(self):
+        import select
+        self._in = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        self._out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else sys.stdout
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._fd = None
+        if not IS_MICROPYTHON:
+            self._fd = sys.stdin.fileno()
+        self.eof = False
+
+    def wait(self, timeout_ms):
+        if self.eof:
+            if timeout_ms > 0:
+                sleep_ms(timeout_ms)
+            return False
+        return bool(self._poll.poll(timeout_ms if timeout_ms > 0 else 0))
+
+    def read(self, n):
+        if self.eof:
+            return None
+        if self._fd is not None:  # CPython: os.read returns what is there
+            if not self._poll.poll(0):
+                return None
+            data = os.read(self._fd, n)
+            if not data:
+                self.eof = True
+                return None
+            return data
+        out = None
+        while n > 0 and self._poll.poll(0):
+            b = self._in.read(1)
+            if not b:
+                self.eof = True
+                break
+            out = b if out is None else out + b
+            n -= 1
+        return out
+
+    def write(self, data):
+        self._out.write(data)
+        try:
+            self._out.flush()
+        except AttributeError:
+            pass
+
+
+class MemConsole:
+    """In-memory console for tests and the in-process transport: `rx` holds
+    bytes sent to the device, `tx` bytes the device wrote."""
+
+    def __init__(self):
+        self.rx = bytearray()
+        self.tx = bytearray()
+
+    def feed(self, data):
+        self.rx.extend(data)
+
+    def take(self):
+        out = bytes(self.tx)
+        self.tx = bytearray()
+        return out
+
+    def wait(self, timeout_ms):
+        if self.rx:
+            return True
+        if timeout_ms > 0:
+            sleep_ms(timeout_ms)
+        return bool(self.rx)
+
+    def read(self, n):
+        if not self.rx:
+            return None
+        out = bytes(self.rx[0:n])
+        self.rx = self.rx[n:]
+        return out
+
+    def write(self, data):
+        self.tx.extend(data)
+
+
 class Platform:
     """Hosted platform: CPython or the MicroPython unix port. `root` is the
     directory that stands for the board's filesystem."""
@@ -104,11 +192,34 @@ class Platform:
 
     def wait_io(self, timeout_ms):
         """Idle wait of the kernel loop: sleep up to timeout_ms; return True
-        early when console input is ready (this base version has no console
-        and just sleeps; the console platform overrides it)."""
+        early when console input is ready. Without a console it just sleeps;
+        with one (attach_console) it polls the console's input."""
+        con = self.console
+        if con is not None:
+            return con.wait(timeout_ms)
         if timeout_ms > 0:
             sleep_ms(timeout_ms)
         return False
+
+    # ---- console (the serial line the control console speaks on) ----------
+    console = None  # None: no console; else a StdioConsole or MemConsole
+
+    def attach_console(self, console=None):
+        """Attach the control console's byte stream: `console` (a MemConsole
+        in tests) or the process's stdin/stdout (the board's UART/USB REPL
+        line, or the simulator's pty)."""
+        self.console = console if console is not None else StdioConsole()
+        return self.console
+
+    def console_read(self, n):
+        """Up to n bytes of console input without blocking; None when none."""
+        con = self.console
+        return con.read(n) if con is not None else None
+
+    def console_write(self, data):
+        con = self.console
+        if con is not None:
+            con.write(data)
 
     # ---- storage -----------------------------------------------------------
     def path(self, name):
