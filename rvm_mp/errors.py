@@ -44,6 +44,7 @@ _TABLE = (
     (25, "ECORRUPT"),     # stored data failed its checksum
     (26, "EDEGRADED"),    # refused because the kernel is in degraded mode
     (27, "EMODE"),        # refused by the scheduler mode (e.g. IPC in Reflex)
+    (28, "ENOTSUP"),      # not available on this runtime (e.g. Ed25519 on MicroPython)
 )
 
 ERRORS = {}

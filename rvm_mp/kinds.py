@@ -33,6 +33,7 @@ CAP_REVOKE = const(0x23)
 CAP_DENIED = const(0x24)
 CAP_ATTENUATE_SPLIT = const(0x25)
 PROOF_P3 = const(0x26)
+MERKLE_ROOT = const(0x27)
 # --- IPC 0x3_
 CHAN_CREATE = const(0x30)
 CHAN_CLOSE = const(0x31)
