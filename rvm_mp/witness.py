@@ -309,7 +309,10 @@ class WitnessLog:
             hi = self._next
         lo = max(lo, 0)
         if self.store is None:
-            lo = max(lo, self.ring_low())
+            # without a store the anchor of the oldest ring record (the link
+            # of the record before it) is gone once the ring has wrapped
+            low = self.ring_low()
+            lo = max(lo, low + 1 if low > self.first_seq else low)
         anchor = self.anchor_for(lo)
         if anchor is None:
             raise ValueError("anchor for seq %d not available" % lo)

@@ -10,9 +10,32 @@ with its seq and the reason. Verdicts:
   unsealed   chain intact but no valid seal at all (exit 3): nothing is
              authenticated, so it is not called verified
   tampered   a link, seal, seq or header check failed (exit 1)
+
+How the check is organised (and why it is fast and local):
+
+  record i passes when  seq_i == first + i                       (seq)
+                  and   SHA-256(b"RVMW" + L_{i-1} + rec_i[0:32]) == L_i (link)
+                  and   for a SEAL: actor 0, key id, HMAC over L_{i-1}  (seal)
+  where L_{i-1} is the link STORED in record i-1 (the header's anchor for
+  i = 0) and L_i the link stored in record i.
+
+Checking each record against the stored link of its predecessor gives the
+same first bad record as recomputing the chain left to right: if records
+0..i-1 pass, their stored links are the true chain, so record i is judged
+against the true previous link. Two consequences:
+  * speed: L_{i-1} and rec_i[0:32] are adjacent in the file, so the hash
+    input of record i is one slice (file[o-32:o+32]); seqs are compared as a
+    whole u32 column, seal records found by scanning the kind column.
+  * locality: whether record i passes depends only on the bytes of records
+    i-1 and i (and the header for i = 0). A change inside record r makes the
+    first bad record r (the seq or the link check of r fails); scan() on a
+    window [lo, hi) is therefore the full verdict for a change inside it,
+    given that the unchanged log passes. The tamper tests use this.
 """
+import array
 import hashlib
 import struct
+import sys
 
 from cryptography.hazmat.primitives import hashes, hmac as c_hmac
 
@@ -24,17 +47,20 @@ from .errors import RvmToolError
 REC = 64
 HDR = 64
 EXIT_OK, EXIT_BAD, EXIT_USAGE, EXIT_UNSEALED = 0, 1, 2, 3
+_M32 = 0xFFFFFFFF
+_LINK_BASE = hashlib.sha256(b"RVMW")  # copied per record: saves one update
+_SEAL = kinds.SEAL
 
 
 def genesis(device_id):
-    return hashlib.sha256(b"RVMW-genesis" + device_id).digest()
+    return hashlib.sha256(b"RVMW-genesis" + bytes(device_id)).digest()
 
 
 def parse_header(data):
     """Return (device_id, anchor, first_seq) or raise ValueError(reason)."""
     if len(data) < HDR:
         raise ValueError("bad header: file shorter than the 64-byte header")
-    if data[0:4] != b"RVMW":
+    if bytes(data[0:4]) != b"RVMW":
         raise ValueError("bad header: magic is not RVMW")
     version, recsize = struct.unpack_from("<HH", data, 4)
     if version != 1:
@@ -53,10 +79,102 @@ def parse_header(data):
     return device_id, anchor, first
 
 
-def _seal_mac(key, prev_link, rec16):
+def seal_mac(key, prev_link, rec16):
+    """HMAC-SHA256(key, b"RVMS" + prev_link + rec16)[0:16] (cryptography)."""
     h = c_hmac.HMAC(key, hashes.SHA256())
-    h.update(b"RVMS" + prev_link + rec16)
+    h.update(b"RVMS" + bytes(prev_link) + bytes(rec16))
     return h.finalize()[:16]
+
+
+def _seq_column(data, lo, hi):
+    a = array.array("I")
+    a.frombytes(data[HDR + lo * REC:HDR + hi * REC])
+    if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
+        a.byteswap()
+    return a[0::16]
+
+
+def _expected_seqs(first, lo, hi):
+    s = (first + lo) & _M32
+    n = hi - lo
+    if s + n <= 1 << 32:
+        return array.array("I", range(s, s + n))
+    return array.array("I", range(s, 1 << 32)) + array.array("I", range(0, s + n - (1 << 32)))
+
+
+def scan(data, key, first, anchor, lo, hi):
+    """Check records lo..hi-1 (indices into the file image `data`), each
+    against the stored link of its predecessor (`anchor` for index 0).
+    Returns (bad_index or None, reason or None, [indices of valid seals
+    before the bad index])."""
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+    bad, reason = None, None
+    # 1. seq column, compared as a whole
+    col = _seq_column(data, lo, hi)
+    exp = _expected_seqs(first, lo, hi)
+    stop = hi
+    if col != exp:
+        for j in range(len(exp)):
+            if col[j] != exp[j]:
+                break
+        stop = lo + j
+        bad = stop
+        if stop == 0:
+            reason = ("first record has seq %d but the header says the file starts "
+                      "at seq %d (header or record altered)" % (col[j], exp[j]))
+        else:
+            reason = ("seq %d found where %d was expected (record dropped, "
+                      "duplicated, reordered or spliced)" % (col[j], exp[j]))
+    # 2. links up to the first seq mismatch
+    i = lo
+    if i == 0 and stop > 0:
+        h = _LINK_BASE.copy()
+        h.update(anchor)
+        h.update(data[HDR:HDR + 32])
+        if h.digest() != data[HDR + 32:HDR + 64]:
+            stop = 0
+        i = 1
+    if stop > i:
+        cp = _LINK_BASE.copy
+        end = HDR + stop * REC
+        for o in range(HDR + i * REC, end, REC):
+            h = cp()
+            h.update(data[o - 32:o + 32])
+            if h.digest() != data[o + 32:o + 64]:
+                end = o
+                break
+        stop = (end - HDR) // REC
+    if bad is None or stop < bad:
+        bad = stop if stop < hi else None
+        if bad is not None:
+            reason = "link mismatch: record contents or chain altered"
+    # 3. seals before the first bad record
+    seals = []
+    lim = hi if bad is None else bad
+    kcol = data[HDR + 10 + lo * REC:HDR + lim * REC:REC]
+    j = kcol.find(_SEAL)
+    if j >= 0:
+        kid = _key_id(key)
+    while j >= 0:
+        i = lo + j
+        o = HDR + i * REC
+        actor = data[o + 12] | (data[o + 13] << 8)
+        target = data[o + 14] | (data[o + 15] << 8)
+        prev = anchor if i == 0 else data[o - 32:o]
+        if actor != 0:
+            bad, reason = i, "seal record with non-kernel actor %d" % actor
+            break
+        if target != kid:
+            bad, reason = i, ("seal made with another key (key id %04x, given key "
+                              "has %04x)" % (target, kid))
+            break
+        if seal_mac(key, prev, data[o:o + 16]) != data[o + 16:o + 32]:
+            bad, reason = i, "seal MAC does not verify with the given key"
+            break
+        seals.append(i)
+        j = kcol.find(_SEAL, j + 1)
+    return bad, reason, seals
 
 
 def verify_bytes(data, key):
@@ -65,6 +183,8 @@ def verify_bytes(data, key):
     rep = {"verdict": None, "records": 0, "first_seq": None, "last_seq": None,
            "sealed_through": None, "seals": 0, "unsealed_tail": 0,
            "bad_seq": None, "reason": None, "device_id": None}
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
     try:
         device_id, anchor, first = parse_header(data)
     except ValueError as e:
@@ -72,58 +192,19 @@ def verify_bytes(data, key):
         return rep
     rep["device_id"] = device_id.hex()
     rep["first_seq"] = first
-    body = memoryview(data)[HDR:]
-    nrec, extra = divmod(len(body), REC)
+    nrec, extra = divmod(len(data) - HDR, REC)
     rep["records"] = nrec
-    kid = _key_id(key)
-
-    prev = anchor
-    sha = hashlib.sha256
-    seq_expect = first
-    last_seal = None
-    bad = None
-    unpack_seq = struct.Struct("<I").unpack_from
-    for i in range(nrec):
-        off = i * REC
-        rec = body[off:off + REC]
-        head = rec[0:32]
-        h = sha(b"RVMW")
-        h.update(prev)
-        h.update(head)
-        link = h.digest()
-        seq = unpack_seq(rec, 0)[0]
-        if seq != (seq_expect & 0xFFFFFFFF):
-            bad = (seq_expect, "seq %d found where %d was expected (record "
-                   "dropped, duplicated, reordered or spliced)" % (seq, seq_expect))
-            break
-        if link != rec[32:64]:
-            bad = (seq_expect, "link mismatch: record contents or chain altered")
-            break
-        if rec[10] == kinds.SEAL:
-            actor = rec[12] | (rec[13] << 8)
-            target = rec[14] | (rec[15] << 8)
-            if actor != 0:
-                bad = (seq_expect, "seal record with non-kernel actor %d" % actor)
-                break
-            if target != kid:
-                bad = (seq_expect, "seal made with another key (key id %04x, "
-                       "given key has %04x)" % (target, kid))
-                break
-            if _seal_mac(key, prev, bytes(rec[0:16])) != bytes(rec[16:32]):
-                bad = (seq_expect, "seal MAC does not verify with the given key")
-                break
-            last_seal = seq_expect
-            rep["seals"] += 1
-        prev = link
-        seq_expect += 1
+    bad_i, reason, seals = scan(data, key, first, anchor, 0, nrec)
+    rep["seals"] = len(seals)
+    last_seal = (first + seals[-1]) & _M32 if seals else None
     if nrec:
-        rep["last_seq"] = first + nrec - 1
-    if bad is None and extra:
-        bad = (first + nrec, "truncated: %d trailing bytes are not a whole record" % extra)
-    if bad is not None:
-        rep.update(verdict="tampered", bad_seq=bad[0], reason=bad[1])
-        if last_seal is not None:
-            rep["sealed_through"] = last_seal
+        rep["last_seq"] = (first + nrec - 1) & _M32
+    if bad_i is None and extra:
+        bad_i, reason = nrec, ("truncated: %d trailing bytes are not a whole record"
+                               % extra)
+    if bad_i is not None:
+        rep.update(verdict="tampered", bad_seq=(first + bad_i) & _M32, reason=reason)
+        rep["sealed_through"] = last_seal
         return rep
     if nrec == 0:
         rep.update(verdict="unsealed", reason="log holds no records")
@@ -133,7 +214,7 @@ def verify_bytes(data, key):
                    reason="chain intact but no seal: nothing is authenticated")
         return rep
     rep["sealed_through"] = last_seal
-    rep["unsealed_tail"] = rep["last_seq"] - last_seal
+    rep["unsealed_tail"] = nrec - 1 - seals[-1]
     rep["verdict"] = "verified"
     return rep
 
