@@ -14,6 +14,7 @@ from .errors import RvmToolError
 # Command modules, in help order. Add yours here.
 COMMANDS = [
     "verify",
+    "sim",
 ]
 
 
