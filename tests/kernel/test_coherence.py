@@ -173,3 +173,34 @@ def test_from_profile():
     assert e.graph.n == 16 and e.budget_us == 77 and e.max_slices == 3
     e2 = CoherenceEngine.from_profile(_log(), {"limits": {}, "coherence": False})
     assert e2.graph.n == 8 and e2.budget_us > 0
+
+
+def test_placement_groups_clusters_within_capacity():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import place, crossing
+    g = CommGraph(12)
+    # three clusters of four with shuffled ids, light links between them
+    clusters = ((7, 2, 11, 4), (1, 9, 5, 12), (3, 10, 6, 8))
+    for c in clusters:
+        for i in range(4):
+            for j in range(i + 1, 4):
+                g.set_weight(c[i], c[j], 100 + 7 * i + j)
+    g.set_weight(2, 9, 5)
+    g.set_weight(12, 3, 4)
+    g.set_weight(8, 7, 3)
+    where = place(g, 3, 4)
+    for c in clusters:
+        s = where[g.slot(c[0])]
+        for p in c:
+            assert where[g.slot(p)] == s
+    sizes = [0, 0, 0]
+    for p in g.nodes():
+        sizes[where[g.slot(p)]] += 1
+    assert sizes == [4, 4, 4]
+    assert crossing(g, where) == 12
+    # a tighter capacity still respects the bound
+    where = place(g, 6, 2)
+    sizes = [0] * 6
+    for p in g.nodes():
+        sizes[where[g.slot(p)]] += 1
+    assert max(sizes) == 2

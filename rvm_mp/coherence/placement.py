@@ -1,0 +1,161 @@
+# Coherence-aware placement: partitions onto k slots (cores / tiles / run
+# queues) of at most `cap` partitions each, minimising the traffic that
+# crosses slots. Used by the engine's placement decisions and the bench.
+#
+#   1. bisect: while a group is larger than cap, split it at its Stoer-Wagner
+#      minimum cut (the cheapest boundary in the group's own traffic);
+#   2. pack: groups largest first, each into the slot with room that it
+#      talks to most (ties: emptiest slot);
+#   3. refine: greedy single moves and pair swaps that lower the crossing
+#      weight, respecting cap, until none helps (bounded passes).
+#
+# All integer maths; the result is a bytearray by graph slot (255 = not a
+# node). This is planning work (O(m^3) for the cuts): the engine runs it
+# outside the switch path, on a graph snapshot.
+from .graph import CommGraph
+from .mincut import MinCut
+
+NONE = 255
+
+
+def _sub(g, members):
+    sg = CommGraph(max(2, len(members)))
+    for p in members:
+        sg.add(p)
+    for x in range(len(members)):
+        a = members[x]
+        for y in range(x + 1, len(members)):
+            v = g.weight(a, members[y])
+            if v:
+                sg.set_weight(a, members[y], v)
+    return sg
+
+
+def crossing(g, where):
+    """Weight crossing slots under `where` (bytearray by graph slot)."""
+    n = g.n
+    t = 0
+    for i in range(n):
+        if where[i] == NONE:
+            continue
+        for j in range(i + 1, n):
+            if where[j] != NONE and where[i] != where[j]:
+                t += g.w[i * n + j]
+    return t
+
+
+def place(g, k, cap=0, passes=4):
+    """Placement of g's nodes on k slots. Returns bytearray by graph slot."""
+    nodes = g.nodes()
+    m = len(nodes)
+    if cap <= 0:
+        cap = (m + k - 1) // k if m else 1
+    if cap * k < m:
+        cap = (m + k - 1) // k
+    groups = [nodes]
+    while True:
+        big = -1
+        for i in range(len(groups)):
+            if len(groups[i]) > cap and (big < 0 or len(groups[i]) > len(groups[big])):
+                big = i
+        if big < 0:
+            break
+        grp = groups.pop(big)
+        sg = _sub(g, grp)
+        mc = MinCut(sg.n)
+        mc.compute(sg)
+        a = [p for p in grp if not mc.side[sg.slot(p)]]
+        b = [p for p in grp if mc.side[sg.slot(p)]]
+        if not a or not b:  # defensive: halve
+            a, b = grp[:len(grp) // 2], grp[len(grp) // 2:]
+        groups.append(a)
+        groups.append(b)
+    where = bytearray(b"\xff" * g.n)
+    size = [0] * k
+    groups.sort(key=lambda x: -len(x))
+    for grp in groups:
+        best = -1
+        bw = -1
+        for s in range(k):
+            if size[s] + len(grp) > cap:
+                continue
+            t = 0
+            for p in grp:
+                i = g.slot(p)
+                for j in range(g.n):
+                    if where[j] == s:
+                        t += g.w[i * g.n + j]
+            if t > bw or (t == bw and size[s] < size[best]):
+                bw = t
+                best = s
+        if best < 0:  # does not fit whole: spread over the emptiest slots
+            for p in grp:
+                s = size.index(min(size))
+                where[g.slot(p)] = s
+                size[s] += 1
+            continue
+        for p in grp:
+            where[g.slot(p)] = best
+        size[best] += len(grp)
+    refine(g, where, k, cap, passes)
+    return where
+
+
+def refine(g, where, k, cap, passes=4):
+    """Greedy moves and swaps that lower the crossing weight (in place).
+    conn[i][s] = weight from node i to the nodes in slot s."""
+    n = g.n
+    w = g.w
+    occ = [i for i in range(n) if where[i] != NONE]
+    size = [0] * k
+    conn = {}
+    for i in occ:
+        size[where[i]] += 1
+        c = [0] * k
+        row = i * n
+        for j in occ:
+            if j != i:
+                c[where[j]] += w[row + j]
+        conn[i] = c
+
+    def move(i, a, b):
+        where[i] = b
+        row = i * n
+        for j in occ:
+            if j != i:
+                v = w[row + j]
+                if v:
+                    cj = conn[j]
+                    cj[a] -= v
+                    cj[b] += v
+
+    for _ in range(passes):
+        improved = False
+        for i in occ:
+            si = where[i]
+            ci = conn[i]
+            for s in range(k):
+                if s == si:
+                    continue
+                if size[s] < cap and ci[s] > ci[si]:
+                    move(i, si, s)
+                    size[si] -= 1
+                    size[s] += 1
+                    improved = True
+                    break
+                done = False
+                for j in occ:
+                    if where[j] != s:
+                        continue
+                    wij = w[i * n + j]
+                    cj = conn[j]
+                    if (ci[s] - wij - ci[si]) + (cj[si] - wij - cj[s]) > 0:
+                        move(i, si, s)
+                        move(j, s, si)
+                        improved = done = True
+                        break
+                if done:
+                    break
+        if not improved:
+            break
+    return where

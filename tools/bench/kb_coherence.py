@@ -1,0 +1,280 @@
+# Coherence engine bench (kernel: runs on MicroPython and CPython).
+#
+# 1. Mincut time for 16 and 32 nodes (viper step and portable step), the
+#    worst single step (the budget granularity) and how many epochs one cut
+#    takes at the engine's default per-epoch budget.
+# 2. Placement: workloads from coh_workload.py on n partitions and k slots.
+#    Naive placements (round robin: pid % k; static: contiguous id blocks)
+#    against the coherence engine, which learns the graph online (EMA) and
+#    re-places every few epochs from what it has seen so far (no oracle).
+#    Cross-cut message volume is counted with the placement in force when the
+#    messages are sent.
+# 3. p99 IPC round-trip latency under mixed pressure: a documented SIMULATION
+#    (the scheduler's real objects are not used; see docs/coherence.md):
+#    k slots, each time-slicing its partitions round robin; 25 % of the
+#    partitions are heavy (1000 us quantum), the rest light (100 us); switch
+#    20 us, local message 5 us, cross-slot message 50 us, handling 10 us.
+#    A round trip p->q->p between partitions on the same slot waits for the
+#    partitions between them in the rotation; across slots it waits for the
+#    other slot's rotation. With the engine, the cut-pressure boost runs the
+#    partner next (same slot) or at the end of the running quantum (other
+#    slot). Rows: naive RR, naive static, engine placement alone (RR
+#    scheduling), engine placement + boost.
+from benchutil import ticks_us, ticks_diff
+from coh_workload import Rng, gen, load_classes
+from rvm_mp.coherence.graph import CommGraph
+from rvm_mp.coherence import mincut as mcmod
+from rvm_mp.coherence.mincut import MinCut
+from rvm_mp.coherence.engine import CoherenceEngine
+from rvm_mp.coherence.placement import place, crossing, NONE
+
+QH = 1000
+QL = 100
+SW = 20
+LOC = 5
+REM = 50
+HND = 10
+
+
+class _NullLog:
+    degraded = False
+
+    def emit(self, *a):
+        return 0
+
+    def deny(self, *a):
+        return 0
+
+
+def _dense(n, seed):
+    r = Rng(seed)
+    g = CommGraph(n)
+    for i in range(1, n + 1):
+        for j in range(i + 1, n + 1):
+            if r.below(3):
+                g.set_weight(i, j, 1 + r.below(1000))
+    return g
+
+
+def _time_cut(g, n, viper):
+    best = None
+    for _ in range(3):
+        mc = MinCut(n, use_viper=viper)
+        t = ticks_us()
+        mc.compute(g)
+        dt = ticks_diff(ticks_us(), t)
+        if best is None or dt < best:
+            best = dt
+    return best, mc
+
+
+def _max_step(g, n):
+    mc = MinCut(n)
+    mc.start(g)
+    worst = 0
+    while True:
+        t = ticks_us()
+        done = mc.run(0)          # exactly one step
+        dt = ticks_diff(ticks_us(), t)
+        if dt > worst:
+            worst = dt
+        if done:
+            return worst, mc.steps
+
+
+def bench_mincut(emit):
+    has_viper = mcmod._ma_step_viper is not None
+    budget = CoherenceEngine(_NullLog(), 2).budget_us
+    for n in (16, 32):
+        g = _dense(n, n)
+        t_port, _ = _time_cut(g, n, False)
+        emit("mincut_%d_nodes_portable" % n, t_port, "us", "full Stoer-Wagner, %d steps" % (n * (n + 1) // 2 - 1))
+        if has_viper:
+            t_vip, _ = _time_cut(g, n, True)
+            emit("mincut_%d_nodes_viper" % n, t_vip, "us", "viper step")
+            emit("mincut_%d_portable_over_viper" % n, t_port / max(1, t_vip), "x", "")
+        worst, steps = _max_step(g, n)
+        emit("mincut_%d_worst_step" % n, worst, "us", "budget granularity")
+        # epochs one cut takes at the default per-epoch budget
+        mc = MinCut(n)
+        mc.start(g)
+        while not mc.run(budget):
+            pass
+        emit("mincut_%d_epochs_at_budget" % n, mc.slices, "epochs",
+             "budget %d us/epoch" % budget)
+        best = None
+        for _ in range(3):
+            t = ticks_us()
+            place(g, 4)
+            dt = ticks_diff(ticks_us(), t)
+            if best is None or dt < best:
+                best = dt
+        emit("place_%d_nodes_4_slots" % n, best, "us", "bisect + pack + refine")
+
+
+def _rotation(where_of, pids, k):
+    rot = [[] for _ in range(k)]
+    for p in pids:
+        rot[where_of[p]].append(p)
+    return rot
+
+
+def _quantum(cls, p):
+    return QH if cls[p] else QL
+
+
+def _rt(p, q, where_of, rot, cls, boost, u):
+    """One simulated round trip p->q->p (us). u: 6 uniform ints 0..9999."""
+    sp = where_of[p]
+    sq = where_of[q]
+    if sp == sq:
+        if boost:
+            return 2 * SW + 2 * LOC + 2 * HND
+        r = rot[sp]
+        m = len(r)
+        ip = r.index(p)
+        iq = r.index(q)
+        fwd = SW
+        x = (ip + 1) % m
+        while x != iq:
+            fwd += _quantum(cls, r[x]) + SW
+            x = (x + 1) % m
+        back = SW
+        x = (iq + 1) % m
+        while x != ip:
+            back += _quantum(cls, r[x]) + SW
+            x = (x + 1) % m
+        return fwd + back + 2 * LOC + 2 * HND
+
+    def wait(slot, me, ua, ub):
+        r = [x for x in rot[slot] if x != me]
+        if not r:
+            return 0
+        cyc = 0
+        for x in r:
+            cyc += _quantum(cls, x) + SW
+        if not boost:            # wait for my turn in the rotation
+            return (ua * cyc) // 10000
+        # boosted: run at the end of the current quantum (time-share pick)
+        pick = (ua * cyc) // 10000
+        for x in r:
+            qx = _quantum(cls, x) + SW
+            if pick < qx:
+                return (ub * qx) // 10000
+            pick -= qx
+        return 0
+
+    fwd = REM + SW + wait(sq, q, u[0], u[1])
+    back = REM + SW + wait(sp, p, u[2], u[3])
+    return fwd + back + 2 * HND
+
+
+def _p99(xs):
+    xs.sort()
+    return xs[(len(xs) * 99) // 100 if len(xs) > 1 else 0]
+
+
+def simulate(kind, n, k, epochs, every=4, samples=40, seed=1):
+    cap = n // k
+    pids = list(range(1, n + 1))
+    rr = {}
+    st = {}
+    for p in pids:
+        rr[p] = (p - 1) % k
+        st[p] = ((p - 1) * k) // n
+    coh = dict(st)               # knows nothing yet: starts static
+    eng = CoherenceEngine(_NullLog(), n)   # default budget
+    g = eng.graph
+    for p in pids:
+        g.add(p)
+    cls = load_classes(n, seed)
+    rng = Rng(seed * 13 + 5)
+    cross = {"rr": 0, "static": 0, "coh": 0}
+    total = 0
+    lat = {"rr": [], "static": [], "coh_place": [], "coh": []}
+    moves = 0
+    replans = 0
+    for e, traffic in enumerate(gen(kind, n, epochs, seed=seed)):
+        rot = {"rr": _rotation(rr, pids, k), "static": _rotation(st, pids, k),
+               "coh": _rotation(coh, pids, k)}
+        cum = []
+        c = 0
+        for a, b, m in traffic:
+            total += m
+            if rr[a] != rr[b]:
+                cross["rr"] += m
+            if st[a] != st[b]:
+                cross["static"] += m
+            if coh[a] != coh[b]:
+                cross["coh"] += m
+            c += m
+            cum.append(c)
+        if c:
+            for _ in range(samples):
+                pick = rng.below(c)
+                lo, hi = 0, len(cum) - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cum[mid] > pick:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                a, b, m = traffic[lo]
+                if rng.below(2):
+                    a, b = b, a
+                u = [rng.below(10000) for _ in range(4)]
+                lat["rr"].append(_rt(a, b, rr, rot["rr"], cls, False, u))
+                lat["static"].append(_rt(a, b, st, rot["static"], cls, False, u))
+                lat["coh_place"].append(_rt(a, b, coh, rot["coh"], cls, False, u))
+                lat["coh"].append(_rt(a, b, coh, rot["coh"], cls, True, u))
+        for a, b, m in traffic:
+            g.add_weight(a, b, m)
+        eng.epoch()
+        if (e + 1) % every == 0 and eng.allowed():
+            where = place(g, k, cap)
+            cur = bytearray(b"\xff" * g.n)
+            for p in pids:
+                cur[g.slot(p)] = coh[p]
+            # adopt only a clearly better plan (hysteresis against churn)
+            if crossing(g, where) * 10 < crossing(g, cur) * 9:
+                replans += 1
+                for p in pids:
+                    s = where[g.slot(p)]
+                    if s != coh[p]:
+                        moves += 1
+                        coh[p] = s
+    p99 = {}
+    for key in lat:
+        p99[key] = _p99(lat[key])
+    return cross, total, p99, moves, replans
+
+
+def bench_placement(emit, kind, n, k, epochs):
+    t = ticks_us()
+    cross, total, p99, moves, replans = simulate(kind, n, k, epochs)
+    dt = ticks_diff(ticks_us(), t)
+    tag = "%s_n%d_k%d" % (kind, n, k)
+    naive = min(cross["rr"], cross["static"])
+    emit(tag + "_msgs_total", total, "msgs", "%d epochs" % epochs)
+    emit(tag + "_cross_rr", cross["rr"], "msgs", "round robin pid%k")
+    emit(tag + "_cross_static", cross["static"], "msgs", "contiguous id blocks")
+    emit(tag + "_cross_engine", cross["coh"], "msgs",
+         "%d replans, %d partition moves" % (replans, moves))
+    emit(tag + "_cross_engine_over_best_naive", cross["coh"] / max(1, naive), "x",
+         "criterion <= 0.80")
+    emit(tag + "_p99_rt_rr", p99["rr"], "us", "simulated, RR scheduling")
+    emit(tag + "_p99_rt_static", p99["static"], "us", "simulated, RR scheduling")
+    emit(tag + "_p99_rt_engine_placement_only", p99["coh_place"], "us",
+         "simulated, RR scheduling")
+    emit(tag + "_p99_rt_engine", p99["coh"], "us", "simulated, placement + boost")
+    emit(tag + "_p99_engine_over_best_naive",
+         p99["coh"] / max(1, min(p99["rr"], p99["static"])), "x", "criterion <= 0.80")
+    emit(tag + "_sim_time", dt / 1000, "ms", "")
+
+
+def bench(emit):
+    bench_mincut(emit)
+    for kind in ("clustered-ordered", "clustered", "shifting", "churn", "uniform"):
+        bench_placement(emit, kind, 16, 4, 60)
+    bench_placement(emit, "clustered", 32, 4, 40)
+    bench_placement(emit, "shifting", 32, 4, 60)
