@@ -51,6 +51,7 @@ CHECKPOINT = const(0x45)
 REGION_ROLLBACK = const(0x46)
 RECONSTRUCT = const(0x47)
 REGION_SHARE = const(0x48)
+REGION_REASSIGN = const(0x49)
 # --- scheduler 0x5_
 EPOCH_SUMMARY = const(0x50)
 MODE_CHANGE = const(0x51)
