@@ -1,0 +1,511 @@
+# Scheduler: which partition's agent runs next (mechanism; policy is the
+# priority-signal object the board profile chooses).
+#
+#   priority = deadline urgency + cut-pressure boost          (DC-4)
+#
+# both in one fixed-point unit, PRIO_Q per millisecond of urgency:
+#
+#   urgency = clamp(horizon_ms - slack_ms, 0, 2*horizon_ms) * PRIO_Q
+#             slack = ticks_diff(task.deadline, now); a task's deadline is set
+#             when it becomes ready (ready time + its relative deadline), so
+#             a task that waits ages towards the front: no starvation.
+#   boost   = signal.boost(pid) [basis points 0..10000] * boost_weight // 10000
+#             refreshed once per epoch (not per switch); with no coherence
+#             engine the NullSignal gives 0 and the kernel is degraded.
+#
+# Order of a pick: while a hard-deadline task is ready the scheduler is in
+# Reflex and picks among hard tasks only; otherwise the highest priority;
+# ties go to the task that ran least recently.
+#
+#   Flow      normal mode.
+#   Reflex    entered while a hard-deadline task is ready: only hard tasks
+#             run, IPC is refused (EMODE), and the stay is bounded by
+#             reflex_budget_us; past it one Flow task runs (an overrun).
+#             Entries/overruns are counted in the epoch summary, not
+#             witnessed one by one (they happen every period).
+#   Recovery  only recovery work runs: the fault manager's queued jobs and
+#             tasks marked `recovery`; entry and exit are witnessed.
+#
+#   ready tasks:   a plain list scanned per pick (8..32 partitions)
+#   sleepers:      a fixed-capacity binary heap keyed by wake time
+#                  (ticks_diff order, so the wrap of ticks_ms is harmless)
+#   idle:          next_timeout() = ms to the earliest wake; the kernel loop
+#                  waits in platform.wait_io(timeout) - no busy loop.
+#
+# Epochs: every epoch_ms the scheduler emits one EPOCH_SUMMARY (switches,
+# switch time, deadline misses, active partitions, degraded bit), lifts
+# throttles, and asks the signal for fresh boosts. Individual switches are
+# not witnessed (DC-10). Epochs in which nothing ran emit nothing.
+#
+# The switch path (pick, account, make_ready/sleep) does not allocate: a test
+# runs it under micropython.heap_lock().
+from .compat import const, ticks_diff, ticks_add
+from . import kinds
+
+# task states
+T_READY = const(0)      # runnable
+T_SLEEP = const(1)      # in the heap until .wake
+T_WAIT = const(2)       # blocked (recv / console input); in the heap if timed
+T_THROTTLED = const(3)  # over a quota; runnable again at the next epoch
+T_SUSPENDED = const(4)  # not scheduled (partition suspended / not started)
+T_DONE = const(5)       # coroutine finished or faulted for good
+
+MODE_FLOW = const(0)
+MODE_REFLEX = const(1)
+MODE_RECOVERY = const(2)
+MODE_NAMES = ("flow", "reflex", "recovery")
+
+# quota kinds (QUOTA_THROTTLE a)
+Q_CPU = const(1)
+Q_MSGS = const(2)
+Q_MEM = const(3)
+
+PRIO_Q = const(16)          # priority units per ms of urgency
+_BP = const(10000)          # basis points
+_M24 = const(0xFFFFFF)
+
+# DEGRADED_ENTER reasons
+DEG_NO_ENGINE = const(0)
+DEG_ENGINE_FAILED = const(1)
+
+
+class NullSignal:
+    """No coherence engine: boost 0 for everyone; the kernel is degraded."""
+    available = False
+
+    def refresh(self, now):
+        return False
+
+    def boost(self, pid):
+        return 0
+
+
+class StaticSignal:
+    """Fixed cut-pressure per partition (basis points), from the profile
+    ("scheduler": {"signal": "static", "pressure": {"3": 5000}}) or a test.
+    Also the reference implementation of the signal contract:
+      refresh(now) -> bool   once per epoch; False = engine unhealthy
+      boost(pid)   -> int    cut pressure of pid, basis points 0..10000"""
+    available = True
+
+    def __init__(self, pressure=None):
+        self.pressure = {}
+        if pressure:
+            for k in pressure:
+                self.pressure[int(k)] = int(pressure[k])
+
+    def refresh(self, now):
+        return True
+
+    def boost(self, pid):
+        return self.pressure.get(pid, 0)
+
+
+class Task:
+    """Run state of one partition's agent. Dense fields, one comment each."""
+
+    def __init__(self, pid, name=""):
+        self.pid = pid
+        self.name = name
+        self.coro = None        # the agent coroutine (None before start)
+        self.req = None         # its one Request
+        self.rvm = None         # its Rvm API object
+        self.state = T_SUSPENDED  # T_*
+        self.hard = False       # hard-deadline (Reflex) task: local only
+        self.recovery = False   # may run in Recovery mode
+        self.deadline_ms = 100  # relative deadline from becoming ready
+        self.deadline = 0       # absolute deadline (ticks_ms)
+        self.wake = 0           # wake time while T_SLEEP / timed T_WAIT
+        self.hidx = -1          # index in the sleeper heap, -1 = not in it
+        self.wait_op = 0        # agent.OP_* a T_WAIT task waits for
+        self.timed_out = False  # a timed wait ended by its timeout
+        self.boost = 0          # priority boost (PRIO units), per epoch
+        self.last = 0           # switch number of its last run (LRU)
+        self.cpu_quota_us = 0   # CPU per epoch, 0 = unlimited
+        self.msg_quota = 0      # messages per epoch (kernel enforces)
+        self.mem_quota = 0      # bytes of regions, 0 = unlimited
+        self.cpu_us = 0         # CPU used this epoch
+        self.mem = 0            # bytes of regions held
+        self.thr = 0            # quota kinds throttled this epoch (bitmask)
+        self.missed = False     # deadline miss witnessed this epoch
+        self.result = None      # value to send at the next resume
+        self.exc = None         # error to throw at the next resume
+        self.restarts = 0       # F1 restarts so far
+        self.faults = 0         # faults so far
+        self.rebuilds = 0       # F2 rebuilds so far
+        self.started = 0        # ticks_ms of the last start
+        self.spec = None        # the agent's load spec (runtime use)
+
+
+class Scheduler:
+    def __init__(self, log, clock_ms, clock_us, capacity=8, signal=None,
+                 epoch_ms=1000, horizon_ms=1000, boost_weight=50 * PRIO_Q,
+                 reflex_budget_us=20000, idle_max_ms=1000):
+        self.log = log
+        self.clock_ms = clock_ms
+        self.clock_us = clock_us
+        self.tasks = []
+        self.cap = capacity
+        self.heap = [None] * capacity
+        self.nheap = 0
+        self.signal = signal if signal is not None else NullSignal()
+        self.epoch_ms = epoch_ms
+        self.horizon = horizon_ms
+        self.boost_weight = boost_weight
+        self.reflex_budget_us = reflex_budget_us
+        self.idle_max_ms = idle_max_ms
+        self.mode = MODE_FLOW
+        self.degraded = False
+        self.degraded_since = 0
+        self.epoch = 0
+        self.epoch_start = clock_ms()
+        self.switch_no = 0
+        # per-epoch counters
+        self.e_switches = 0
+        self.e_switch_us = 0
+        self.e_misses = 0
+        self.e_active = 0
+        self.e_reflex = 0
+        self.reflex_start = 0
+        self.reflex_overruns = 0
+        self.total_switches = 0
+        self.summaries = 0
+
+    # ---- registry -----------------------------------------------------------
+    def add(self, t):
+        if len(self.tasks) >= self.cap:
+            self.cap = len(self.tasks) + 1
+            self.heap.append(None)
+        self.tasks.append(t)
+        return t
+
+    def remove(self, t):
+        self.unheap(t)
+        t.state = T_DONE
+        if t in self.tasks:
+            self.tasks.remove(t)
+
+    def task(self, pid):
+        for t in self.tasks:
+            if t.pid == pid:
+                return t
+        return None
+
+    # ---- state changes (switch path: no allocation) -----------------------
+    def make_ready(self, t, now):
+        self.unheap(t)
+        t.deadline = ticks_add(now, t.deadline_ms)
+        t.state = T_THROTTLED if t.thr else T_READY
+
+    def sleep(self, t, until):
+        t.state = T_SLEEP
+        t.wake = until
+        self._push(t)
+
+    def wait(self, t, op, timeout_ms, now):
+        """Block t on `op`; timeout_ms < 0 waits forever."""
+        t.state = T_WAIT
+        t.wait_op = op
+        t.timed_out = False
+        if timeout_ms >= 0:
+            t.wake = ticks_add(now, timeout_ms)
+            self._push(t)
+
+    def wake_waiters(self, op, now):
+        """Make every task blocked on `op` runnable (it retries its call).
+        Returns how many woke."""
+        n = 0
+        for t in self.tasks:
+            if t.state == T_WAIT and t.wait_op == op:
+                self.make_ready(t, now)
+                n += 1
+        return n
+
+    def wake_due(self, now):
+        """Move sleepers whose time has come to ready. Returns how many."""
+        n = 0
+        heap = self.heap
+        while self.nheap and ticks_diff(heap[0].wake, now) <= 0:
+            t = heap[0]
+            if t.state == T_WAIT:
+                t.timed_out = True
+            self.make_ready(t, now)   # unheaps t
+            n += 1
+        return n
+
+    # ---- the pick -------------------------------------------------------------
+    def pick(self, now):
+        """The next task to run, or None when nothing is runnable."""
+        mode = self.mode
+        if mode != MODE_RECOVERY:
+            mode = self._reflex_mode(now)
+        best = None
+        bp = 0
+        horizon = self.horizon
+        hmax = horizon + horizon
+        for t in self.tasks:
+            if t.state != T_READY:
+                continue
+            if mode == MODE_RECOVERY:
+                if not t.recovery:
+                    continue
+            elif mode == MODE_REFLEX:
+                if not t.hard:
+                    continue
+            elif t.hard:
+                continue  # Flow with a hard task ready = a Reflex overrun
+            u = horizon - ticks_diff(t.deadline, now)
+            if u < 0:
+                u = 0
+            elif u > hmax:
+                u = hmax
+            p = u * PRIO_Q + t.boost
+            if best is None:
+                best = t
+                bp = p
+            elif p > bp or (p == bp and t.last < best.last):
+                best = t
+                bp = p
+        return best
+
+    def _reflex_mode(self, now):
+        hard_ready = False
+        for t in self.tasks:
+            if t.hard and t.state == T_READY:
+                hard_ready = True
+                break
+        if not hard_ready:
+            self.mode = MODE_FLOW
+            return MODE_FLOW
+        us = self.clock_us()
+        if self.mode != MODE_REFLEX:
+            self.mode = MODE_REFLEX
+            self.e_reflex += 1
+            self.reflex_start = us
+            return MODE_REFLEX
+        if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
+            # bounded: let one Flow task run, then Reflex may start again
+            self.reflex_overruns += 1
+            self.mode = MODE_FLOW
+            for t in self.tasks:
+                if t.state == T_READY and not t.hard:
+                    return MODE_FLOW
+            self.mode = MODE_REFLEX
+            self.reflex_start = us
+        return MODE_REFLEX
+
+    def ipc_allowed(self, t):
+        """Reflex is local-only: hard tasks and anything in Reflex mode get
+        EMODE for IPC."""
+        return not t.hard and self.mode != MODE_REFLEX
+
+    def ran(self, t, now, switch_us, cpu_us):
+        """Account one resume of t: switch time (pick to resume) and CPU."""
+        self.switch_no += 1
+        t.last = self.switch_no
+        self.e_switches += 1
+        self.e_switch_us += switch_us
+        if t.pid <= 30:
+            self.e_active |= 1 << (t.pid - 1)
+        else:
+            self.e_active |= 1 << 30
+        t.cpu_us += cpu_us
+        if ticks_diff(now, t.deadline) > 0 and t.state == T_READY:
+            self.miss(t, now)
+        if t.cpu_quota_us and t.cpu_us > t.cpu_quota_us:
+            self.throttle(t, Q_CPU, t.cpu_us, t.cpu_quota_us)
+
+    def miss(self, t, now):
+        self.e_misses += 1
+        if not t.missed:
+            t.missed = True
+            self.log.emit(kinds.DEADLINE_MISS, 0, t.pid, t.deadline,
+                          ticks_diff(now, t.deadline), self.epoch)
+
+    def throttle(self, t, qkind, used, limit):
+        bit = 1 << qkind
+        if not t.thr & bit:
+            self.log.emit(kinds.QUOTA_THROTTLE, 0, t.pid, qkind, used, limit,
+                          self.epoch)
+        t.thr |= bit
+        if t.state == T_READY:
+            t.state = T_THROTTLED
+
+    # ---- idle -------------------------------------------------------------------
+    def next_timeout(self, now):
+        """ms the kernel may wait when nothing is runnable: until the
+        earliest sleeper (or the epoch end while there are throttled tasks),
+        at most idle_max_ms."""
+        tmo = self.idle_max_ms
+        if self.nheap:
+            d = ticks_diff(self.heap[0].wake, now)
+            if d < tmo:
+                tmo = d
+        for t in self.tasks:
+            if t.state == T_THROTTLED:
+                d = ticks_diff(ticks_add(self.epoch_start, self.epoch_ms), now)
+                if d < tmo:
+                    tmo = d
+                break
+        return tmo if tmo > 0 else 0
+
+    # ---- epochs -------------------------------------------------------------------
+    def epoch_due(self, now):
+        return ticks_diff(now, self.epoch_start) >= self.epoch_ms
+
+    def end_epoch(self, now):
+        """Summarise the epoch (if anything ran), lift throttles, refresh
+        boosts and the degraded state. Returns the number of epochs passed."""
+        el = ticks_diff(now, self.epoch_start)
+        n = el // self.epoch_ms if self.epoch_ms > 0 else 1
+        if n < 1:
+            n = 1
+        if self.e_switches:
+            misses = self.e_misses if self.e_misses < 255 else 255
+            d = self.e_active
+            if self.degraded:
+                d |= 1 << 31
+            self.log.emit(kinds.EPOCH_SUMMARY, 0, 0, self.epoch,
+                          self.e_switches, (self.e_switch_us & _M24) |
+                          (misses << 24), d)
+            self.summaries += 1
+        self.total_switches += self.e_switches
+        self.epoch += n
+        self.epoch_start = ticks_add(self.epoch_start, n * self.epoch_ms)
+        self.e_switches = 0
+        self.e_switch_us = 0
+        self.e_misses = 0
+        self.e_active = 0
+        self.e_reflex = 0
+        for t in self.tasks:
+            t.cpu_us = 0
+            t.missed = False
+            if t.thr:
+                t.thr = 0
+                if t.state == T_THROTTLED:
+                    t.state = T_READY
+                    t.deadline = ticks_add(now, t.deadline_ms)
+        self.refresh_signal(now)
+        return n
+
+    def refresh_signal(self, now):
+        sig = self.signal
+        ok = False
+        try:
+            ok = sig.available and sig.refresh(now)
+        except Exception:  # a failed engine degrades, never stops the kernel
+            ok = False
+        if ok:
+            for t in self.tasks:
+                try:
+                    bp = sig.boost(t.pid)
+                except Exception:
+                    bp = 0
+                    ok = False
+                if bp < 0:
+                    bp = 0
+                elif bp > _BP:
+                    bp = _BP
+                t.boost = bp * self.boost_weight // _BP
+        if not ok:
+            for t in self.tasks:
+                t.boost = 0
+        self.set_degraded(not ok, now,
+                          DEG_NO_ENGINE if not sig.available else DEG_ENGINE_FAILED)
+
+    def set_degraded(self, on, now, reason=DEG_NO_ENGINE):
+        if on and not self.degraded:
+            self.degraded = True
+            self.degraded_since = now
+            self._deg_reason = reason
+            self.log.emit(kinds.DEGRADED_ENTER, 0, 0, reason, 0, self.epoch)
+            self.log.degraded = True
+        elif not on and self.degraded:
+            self.degraded = False
+            self.log.degraded = False
+            self.log.emit(kinds.DEGRADED_EXIT, 0, 0, self._deg_reason,
+                          ticks_diff(now, self.degraded_since), self.epoch)
+
+    def start(self, now):
+        """Scheduler start (boot phase 7): epoch 0 begins, the signal is asked
+        for its first boosts (DEGRADED_ENTER here when there is no engine)."""
+        self.epoch_start = now
+        self.refresh_signal(now)
+
+    # ---- modes -------------------------------------------------------------------
+    def set_mode(self, mode, reason=0, actor=0):
+        if mode == self.mode:
+            return 0
+        self.log.emit(kinds.MODE_CHANGE, actor, 0, self.mode, mode, reason)
+        self.mode = mode
+        return 0
+
+    # ---- sleeper heap (fixed capacity, sift by ticks_diff) -----------------------
+    def _less(self, a, b):
+        return ticks_diff(a.wake, b.wake) < 0
+
+    def _push(self, t):
+        if t.hidx >= 0:
+            self.unheap(t)
+        i = self.nheap
+        if i >= len(self.heap):
+            self.heap.append(None)
+        self.heap[i] = t
+        t.hidx = i
+        self.nheap = i + 1
+        self._up(i)
+
+    def unheap(self, t):
+        i = t.hidx
+        if i < 0:
+            return
+        heap = self.heap
+        last = self.nheap - 1
+        t.hidx = -1
+        self.nheap = last
+        if i != last:
+            m = heap[last]
+            heap[i] = m
+            m.hidx = i
+            heap[last] = None
+            self._up(i)
+            self._down(m.hidx)
+        else:
+            heap[last] = None
+
+    def _up(self, i):
+        heap = self.heap
+        while i > 0:
+            p = (i - 1) >> 1
+            if self._less(heap[i], heap[p]):
+                a = heap[i]
+                b = heap[p]
+                heap[i] = b
+                b.hidx = i
+                heap[p] = a
+                a.hidx = p
+                i = p
+            else:
+                break
+
+    def _down(self, i):
+        heap = self.heap
+        n = self.nheap
+        while True:
+            l = 2 * i + 1
+            if l >= n:
+                break
+            c = l
+            r = l + 1
+            if r < n and self._less(heap[r], heap[l]):
+                c = r
+            if self._less(heap[c], heap[i]):
+                a = heap[i]
+                b = heap[c]
+                heap[i] = b
+                b.hidx = i
+                heap[c] = a
+                a.hidx = c
+                i = c
+            else:
+                break

@@ -1,0 +1,272 @@
+# Scheduler mechanism: order under both signals, Reflex/Flow/Recovery,
+# sleeper heap, quotas, epoch summaries, degraded mode, no-alloc switch path.
+import kt
+from rvm_mp import kinds
+from rvm_mp.witness import WitnessLog, unpack
+from rvm_mp import scheduler as S
+
+HEAP = "256K"  # code compiled from source lives in the heap too
+
+
+class Clock:
+    def __init__(self, t=1000):
+        self.t = t
+        self.us = t * 1000
+
+    def ms(self):
+        return self.t
+
+    def us_(self):
+        return self.us
+
+    def adv(self, ms):
+        from rvm_mp.compat import ticks_add
+        self.t = ticks_add(self.t, ms)
+        self.us = ticks_add(self.us, ms * 1000)
+
+
+def _mk(signal=None, n=3, clock=None, **kw):
+    c = clock or Clock()
+    log = WitnessLog(kt.DEVICE_ID, key=kt.KEY, ring=64, clock=c.ms)
+    s = S.Scheduler(log, c.ms, c.us_, capacity=n, signal=signal, **kw)
+    ts = []
+    for i in range(n):
+        t = S.Task(i + 1, "t%d" % (i + 1))
+        s.add(t)
+        s.make_ready(t, c.ms())
+        ts.append(t)
+    s.start(c.ms())
+    return s, ts, c, log
+
+
+def _kinds(log, kind):
+    return [unpack(r) for r in log.query(kind=kind)]
+
+
+def test_earlier_deadline_runs_first():
+    s, ts, c, log = _mk(n=2)
+    a, b = ts
+    a.deadline_ms = 200
+    b.deadline_ms = 50
+    s.make_ready(a, c.ms())
+    s.make_ready(b, c.ms())
+    assert s.pick(c.ms()) is b
+    # equal deadlines: least recently run first
+    a.deadline_ms = b.deadline_ms = 100
+    s.make_ready(a, c.ms())
+    s.make_ready(b, c.ms())
+    s.ran(b, c.ms(), 1, 1)
+    assert s.pick(c.ms()) is a
+    s.ran(a, c.ms(), 1, 1)
+    assert s.pick(c.ms()) is b
+
+
+def test_pressure_boost_reorders_same_deadline():
+    # same deadline, no boost: pid 1 first (listed first, neither ran)
+    s, ts, c, log = _mk(signal=S.StaticSignal({}), n=2)
+    assert s.pick(c.ms()) is ts[0]
+    # cut pressure on pid 2 moves it ahead
+    sig = S.StaticSignal({2: 5000})
+    s2, ts2, c2, log2 = _mk(signal=sig, n=2)
+    assert ts2[1].boost == 5000 * s2.boost_weight // 10000 > 0
+    assert s2.pick(c2.ms()) is ts2[1]
+    # ... but a much earlier deadline still wins over the boost
+    ts2[0].deadline_ms = 10
+    s2.make_ready(ts2[0], c2.ms())
+    assert s2.pick(c2.ms()) is ts2[0]
+
+
+def test_reflex_before_flow_and_no_ipc():
+    s, ts, c, log = _mk(n=3)
+    hard = ts[2]
+    hard.hard = True
+    hard.deadline_ms = 500      # even with a later deadline
+    s.make_ready(hard, c.ms())
+    assert s.pick(c.ms()) is hard
+    assert s.mode == S.MODE_REFLEX
+    assert not s.ipc_allowed(hard)
+    assert s.e_reflex == 1
+    # hard task sleeps -> back to Flow, flow tasks run and may use IPC
+    s.sleep(hard, c.ms() + 100)
+    t = s.pick(c.ms())
+    assert t in (ts[0], ts[1])
+    assert s.mode == S.MODE_FLOW and s.ipc_allowed(t)
+
+
+def test_reflex_is_bounded():
+    s, ts, c, log = _mk(n=2, reflex_budget_us=5000)
+    hard = ts[1]
+    hard.hard = True
+    s.make_ready(hard, c.ms())
+    assert s.pick(c.ms()) is hard
+    c.adv(10)  # the hard task hogs past the budget
+    t = s.pick(c.ms())
+    assert t is ts[0] and s.reflex_overruns == 1
+    assert s.pick(c.ms()) is hard  # Reflex again afterwards
+
+
+def test_recovery_mode_runs_only_recovery_work():
+    s, ts, c, log = _mk(n=3)
+    ts[1].recovery = True
+    s.set_mode(S.MODE_RECOVERY, 7)
+    for _ in range(3):
+        assert s.pick(c.ms()) is ts[1]
+        s.ran(ts[1], c.ms(), 1, 1)
+    ts[1].state = S.T_SLEEP
+    assert s.pick(c.ms()) is None
+    s.set_mode(S.MODE_FLOW)
+    assert s.pick(c.ms()) is ts[0]
+    mc = _kinds(log, kinds.MODE_CHANGE)
+    assert [(m[7], m[8], m[9]) for m in mc] == [(0, 2, 7), (2, 0, 0)]
+
+
+def test_sleepers_wake_in_time_order_across_tick_wrap():
+    from rvm_mp.compat import ticks_add
+    c = Clock(0)
+    c.t = ticks_add(0, -30)  # 30 ms before ticks_ms wraps
+    s, ts, c, log = _mk(n=5, clock=c)
+    order = [40, 10, 70, 25, 5]
+    for t, d in zip(ts, order):
+        s.sleep(t, ticks_add(c.ms(), d))
+    assert s.pick(c.ms()) is None
+    assert s.next_timeout(c.ms()) == 5
+    woke = []
+    for _ in range(80):
+        c.adv(1)
+        s.wake_due(c.ms())
+        for t in ts:
+            if t.state == S.T_READY and t not in woke:
+                woke.append(t)
+    assert [t.pid for t in woke] == [5, 2, 4, 1, 3]
+    assert s.nheap == 0
+
+
+def test_heap_remove_middle_keeps_order():
+    s, ts, c, log = _mk(n=5)
+    for i, t in enumerate(ts):
+        s.sleep(t, c.ms() + 10 * (5 - i))
+    s.make_ready(ts[2], c.ms())  # a message woke it early
+    assert ts[2].hidx == -1 and s.nheap == 4
+    got = []
+    while s.nheap:
+        t = s.heap[0]
+        got.append(t.pid)
+        s.unheap(t)
+    assert got == [5, 4, 2, 1]
+
+
+def test_cpu_quota_throttles_until_next_epoch():
+    s, ts, c, log = _mk(n=2, epoch_ms=100)
+    a = ts[0]
+    a.cpu_quota_us = 3000
+    s.ran(a, c.ms(), 10, 2000)
+    assert a.state == S.T_READY
+    s.ran(a, c.ms(), 10, 2000)
+    assert a.state == S.T_THROTTLED
+    s.ran(a, c.ms(), 10, 2000)  # witnessed once per epoch
+    assert s.pick(c.ms()) is ts[1]
+    th = _kinds(log, kinds.QUOTA_THROTTLE)
+    assert len(th) == 1
+    assert th[0][6] == 1 and th[0][7:11] == (S.Q_CPU, 4000, 3000, 0)
+    # the throttled task makes the idle wait end at the epoch boundary
+    ts[1].state = S.T_SLEEP
+    assert s.next_timeout(c.ms()) == 100
+    c.adv(100)
+    assert s.epoch_due(c.ms())
+    s.end_epoch(c.ms())
+    assert a.state == S.T_READY and a.cpu_us == 0
+
+
+def test_epoch_summary_once_per_epoch():
+    s, ts, c, log = _mk(n=3, epoch_ms=50)
+    for i in range(30):
+        t = s.pick(c.ms())
+        s.ran(t, c.ms(), 7, 1)
+    assert log.query(kind=kinds.EPOCH_SUMMARY) == []
+    c.adv(50)
+    s.end_epoch(c.ms())
+    c.adv(50)
+    s.end_epoch(c.ms())  # nothing ran: no record
+    recs = _kinds(log, kinds.EPOCH_SUMMARY)
+    assert len(recs) == 1
+    f = recs[0]
+    assert f[7] == 0 and f[8] == 30
+    assert f[9] & 0xFFFFFF == 30 * 7
+    assert f[10] & 0x7 == 0x7  # pids 1..3 active
+    assert f[10] >> 31 == 1    # degraded (no coherence engine)
+    assert s.epoch == 2
+
+
+def test_deadline_miss_counted_and_witnessed_once():
+    s, ts, c, log = _mk(n=1, epoch_ms=1000)
+    t = ts[0]
+    t.deadline_ms = 5
+    s.make_ready(t, c.ms())
+    c.adv(20)
+    s.ran(t, c.ms(), 1, 1)
+    s.ran(t, c.ms(), 1, 1)
+    m = _kinds(log, kinds.DEADLINE_MISS)
+    assert len(m) == 1 and m[0][6] == 1 and m[0][8] == 15
+    assert s.e_misses == 2
+
+
+def test_degraded_witnessed_once_and_exit():
+    class Flaky:
+        available = True
+        ok = False
+
+        def refresh(self, now):
+            return self.ok
+
+        def boost(self, pid):
+            return 10000
+    sig = Flaky()
+    s, ts, c, log = _mk(signal=sig, n=2, epoch_ms=10)
+    for _ in range(4):
+        c.adv(10)
+        s.end_epoch(c.ms())
+    assert len(log.query(kind=kinds.DEGRADED_ENTER)) == 1
+    assert s.degraded and log.degraded and ts[0].boost == 0
+    sig.ok = True
+    c.adv(10)
+    s.end_epoch(c.ms())
+    assert not s.degraded and ts[0].boost == s.boost_weight
+    ex = _kinds(log, kinds.DEGRADED_EXIT)
+    assert len(ex) == 1 and ex[0][8] == 50  # degraded since start
+    # a signal that raises degrades, never propagates
+    class Broken(Flaky):
+        def refresh(self, now):
+            raise ValueError("engine died")
+    s.signal = Broken()
+    s.end_epoch(c.ms())
+    assert s.degraded
+
+
+def test_null_signal_degraded_once():
+    s, ts, c, log = _mk(n=2, epoch_ms=10)
+    for _ in range(5):
+        c.adv(10)
+        s.end_epoch(c.ms())
+    e = _kinds(log, kinds.DEGRADED_ENTER)
+    assert len(e) == 1 and e[0][7] == S.DEG_NO_ENGINE
+
+
+def test_switch_path_does_not_allocate():
+    from rvm_mp.compat import micropython
+    s, ts, c, log = _mk(n=4)
+    now = c.ms()
+    for t in ts:  # warm up
+        s.ran(t, now, 1, 1)
+    micropython.heap_lock()
+    try:
+        for i in range(200):
+            t = s.pick(now)
+            s.ran(t, now, 3, 5)
+            if i % 3 == 0:
+                s.sleep(t, now + 1)
+                s.wake_due(now + 1)
+            else:
+                s.make_ready(t, now)
+    finally:
+        micropython.heap_unlock()
+    assert s.e_switches == 204
