@@ -6,49 +6,39 @@
 # CPython directory. sync() is the durability point: records appended
 # before a sync() returns are acknowledged as durable.
 #
-# At boot head() scans the newest segment: a trailing partial record (a
-# power cut mid-write) is cut off and counted in `torn`, and the link of the
-# last whole record is checked against its predecessor, so a torn last
-# record is discarded rather than half-read.
+# At open the store scans the newest segment: a trailing partial record (a
+# power cut mid-write) is cut off and counted in `torn`, and the seq and link
+# of each trailing record are checked against its predecessor until one
+# checks out, so a torn last record is discarded rather than half-read.
+#
+# Power-cut rules (tested at every write by tests/kernel/test_powercut.py):
+# * appends go to one open segment file; sync() (f.flush() = lfs_file_sync
+#   on littlefs, flush + fsync on POSIX) is the only acknowledgement;
+# * a segment is closed (synced) before the next one is opened, so an
+#   acknowledged record never depends on a later file;
+# * repairs rewrite a segment through a temp file and an atomic rename that
+#   replaces it (never remove-then-rename, which has a window with no file);
+#   a leftover .tmp from a cut repair is deleted at the next open.
+# All file I/O goes through an fs object (flashfs.OS by default) so tests can
+# cut power at any file operation on CPython as well.
 import hashlib
-import os
+
+from .flashfs import OS, write_atomic
 
 _SEG_EXT = ".seg"
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _mkdirs(path):
-    cur = "/" if path.startswith("/") else ""
-    for part in path.split("/"):
-        if not part:
-            continue
-        cur = cur + part if cur in ("", "/") else cur + "/" + part
-        if not _exists(cur):
-            os.mkdir(cur)
-
-
-def _fsync(f):
-    f.flush()
-    try:
-        os.fsync(f.fileno())  # CPython; MicroPython flush() is the sync point
-    except (AttributeError, OSError):
-        pass
-
-
 class WitnessStore:
-    def __init__(self, root, seg_records=256, genesis=None):
+    def __init__(self, root, seg_records=256, genesis=None, fs=None):
         self.root = root.rstrip("/") or "/"
         self.seg_records = seg_records
         self.genesis = genesis  # genesis link, used to check record 0
         self.torn = 0           # partial/invalid records discarded at open
-        _mkdirs(self.root)
+        self.fs = fs if fs is not None else OS
+        # called before records are persisted (the region manager syncs its
+        # delta log there, so a durable record always has its delta)
+        self.before_append = None
+        self.fs.makedirs(self.root)
         self._f = None
         self._fseg = -1
         self._next = 0
@@ -62,7 +52,7 @@ class WitnessStore:
     def segments(self):
         """Segment numbers present, ascending."""
         out = []
-        for name in os.listdir(self.root):
+        for name in self.fs.listdir(self.root):
             if name.endswith(_SEG_EXT) and len(name) == 12:
                 try:
                     out.append(int(name[0:8], 16) // self.seg_records)
@@ -72,27 +62,23 @@ class WitnessStore:
         return out
 
     def _size(self, seg):
-        try:
-            return os.stat(self._path(seg))[6]
-        except OSError:
-            return 0
+        n = self.fs.size(self._path(seg))
+        return n if n > 0 else 0
 
     def _rewrite(self, seg, nrec):
-        """Keep only the first nrec whole records of a segment."""
+        """Keep only the first nrec whole records of a segment (atomic)."""
         path = self._path(seg)
-        with open(path, "rb") as f:
-            data = f.read(nrec * 64)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            _fsync(f)
+        f = self.fs.open(path, "rb")
         try:
-            os.remove(path)
-        except OSError:
-            pass
-        os.rename(tmp, path)
+            data = f.read(nrec * 64)
+        finally:
+            f.close()
+        write_atomic(self.fs, path, (data,))
 
     def _scan(self):
+        for name in self.fs.listdir(self.root):
+            if name.endswith(".tmp"):  # a repair cut short: seg is intact
+                self.fs.remove(self.root + "/" + name)
         segs = self.segments()
         while segs:
             seg = segs[-1]
@@ -107,7 +93,7 @@ class WitnessStore:
             if nrec * 64 != size:
                 self._rewrite(seg, nrec)
             if nrec == 0:
-                os.remove(self._path(seg))
+                self.fs.remove(self._path(seg))
                 segs.pop()
                 continue
             self._next = seg * self.seg_records + nrec
@@ -140,11 +126,14 @@ class WitnessStore:
 
     def _read_raw(self, seg, idx):
         try:
-            with open(self._path(seg), "rb") as f:
-                f.seek(idx * 64)
-                r = f.read(64)
+            f = self.fs.open(self._path(seg), "rb")
         except OSError:
             return None
+        try:
+            f.seek(idx * 64)
+            r = f.read(64)
+        finally:
+            f.close()
         return r if len(r) == 64 else None
 
     # ---- API used by WitnessLog --------------------------------------------
@@ -158,6 +147,8 @@ class WitnessStore:
         if first_seq != self._next:
             raise ValueError("witness store: expected seq %d, got %d"
                              % (self._next, first_seq))
+        if self.before_append is not None:
+            self.before_append()
         off = 0
         seq = first_seq
         while n > 0:
@@ -166,9 +157,10 @@ class WitnessStore:
             k = n if n < room else room
             if seg != self._fseg:
                 if self._f is not None:
-                    _fsync(self._f)
+                    self.fs.fsync(self._f)
                     self._f.close()
-                self._f = open(self._path(seg), "ab")
+                    self._f = None
+                self._f = self.fs.open(self._path(seg), "ab")
                 self._fseg = seg
             self._f.write(mv[off:off + k * 64])
             off += k * 64
@@ -178,12 +170,14 @@ class WitnessStore:
         self._last = bytes(mv[off - 64:off][32:64])
 
     def sync(self):
+        """The durability point: every appended record is on flash when
+        this returns."""
         if self._f is not None:
-            _fsync(self._f)
+            self.fs.fsync(self._f)
 
     def close(self):
         if self._f is not None:
-            _fsync(self._f)
+            self.fs.fsync(self._f)
             self._f.close()
             self._f = None
             self._fseg = -1
@@ -213,14 +207,16 @@ class WitnessStore:
             idx = seq % self.seg_records
             k = min(chunk, hi - seq, self.seg_records - idx)
             try:
-                f = open(self._path(seg), "rb")
+                f = self.fs.open(self._path(seg), "rb")
             except OSError:
                 seq = (seg + 1) * self.seg_records  # pruned segment
                 continue
-            with f:
+            try:
                 f.seek(idx * 64)
                 got = f.readinto(mv[0:k * 64])
-            if not got:
+            finally:
+                f.close()
+            if not got or got < 64:
                 return
             for i in range(got // 64):
                 yield bytes(mv[i * 64:(i + 1) * 64])
@@ -233,6 +229,34 @@ class WitnessStore:
         for seg in segs[:-keep_segments] if keep_segments else segs:
             if seg == self._fseg:
                 continue
-            os.remove(self._path(seg))
+            self.fs.remove(self._path(seg))
             n += 1
         return n
+
+    def verify(self, genesis=None, lo=None):
+        """Walk the stored chain from `lo` (default: oldest stored record)
+        checking seq and links. Returns (ok, records checked, first bad seq
+        or -1). From seq 0 the genesis link anchors the walk."""
+        g = genesis if genesis is not None else self.genesis
+        lo = self.low() if lo is None else lo
+        prev = g if lo == 0 else None
+        if lo > 0:
+            p = self.read(lo - 1)
+            prev = p[32:64] if p else None
+        n = 0
+        seq = lo
+        for rec in self.iter_range(lo, self._next):
+            if (rec[0] | rec[1] << 8 | rec[2] << 16 | rec[3] << 24) != (seq & 0xFFFFFFFF):
+                return False, n, seq
+            if prev is not None:
+                h = hashlib.sha256(b"RVMW")
+                h.update(prev)
+                h.update(rec[0:32])
+                if h.digest() != rec[32:64]:
+                    return False, n, seq
+            prev = rec[32:64]
+            n += 1
+            seq += 1
+        if seq != self._next:
+            return False, n, seq
+        return True, n, -1
