@@ -1,0 +1,326 @@
+# ProofGate: the one gate every privileged mutation passes (ADR-132 DC-3).
+#
+#   request (caller pid, handle, object, rights, op[, nonce][, proofs])
+#      |
+#      v
+#   P1  capability: the gate resolves (caller, handle) in the caller's OWN
+#      |  table -- it never accepts a capability object from the caller --
+#      |  then compares object type, object id and rights.  No allocation.
+#      v
+#   P2  policy: caller partition Running; ownership chain from the entry up
+#      |  to a kernel-minted root intact (parent serials, same object, rights
+#      |  never widen, depth increasing and <= 8); capability time window;
+#      |  nonce freshness; message quota for sends.
+#      v
+#   P3  deep proofs, only for ops in kernel.p3_ops (code load, migration,
+#         merge; device lease by profile): hash preimage, witness-chain
+#         linkage, Merkle inclusion in a sealed range (RFC 9162), HMAC-SHA256
+#         under the device key, Ed25519 from the host (CPython only).
+#
+# A refusal returns the preallocated RvmError and is witnessed with
+# CAP_DENIED (denied flag, tier reached, code in b); nothing raises.
+#
+# Nonce window (per partition): the highest nonce seen `hi` and a 64-bit
+# ring bitmap of the nonces hi-63..hi.  A nonce <= hi - 64 is refused even if
+# it was never seen, so jumping ahead (5, 4101) and coming back (5) cannot
+# replay: the Rust RVM's ring accepted exactly that.
+import hashlib
+import struct
+
+from .compat import const, ticks_diff
+from . import errors
+from . import kinds
+from . import merkle
+from .captable import MAX_DEPTH, F_EXPIRES, R_GRANT, R_GRANT_ONCE
+from .partition import ST_RUNNING
+
+OP_DERIVE = const(1)
+OP_GRANT = const(2)
+OP_REVOKE = const(3)
+OP_DELETE = const(4)
+OP_SPAWN = const(5)
+OP_STATE = const(6)
+OP_TERMINATE = const(7)
+OP_CHAN_CREATE = const(8)
+OP_CHAN_CLOSE = const(9)
+OP_SEND = const(10)
+OP_RECV = const(11)
+OP_LEASE = const(12)
+OP_DEVICE = const(13)
+OP_LEASE_REVOKE = const(14)
+OP_CODE_LOAD = const(15)
+OP_MIGRATE = const(16)
+OP_MERGE = const(17)
+OP_SPLIT = const(18)
+OP_REGION = const(19)
+
+P3_PREIMAGE = const(1)
+P3_LINKAGE = const(2)
+P3_HMAC = const(3)
+P3_INCLUSION = const(4)
+P3_ED25519 = const(5)
+
+_ROOTS_MAX = const(8)
+_NONCE_MAX = const(0x3FFFFFFF)
+
+_EBADHANDLE = errors.EBADHANDLE
+_ESTALE = errors.ESTALE
+_ERIGHTS = errors.ERIGHTS
+_EWRONGOBJ = errors.EWRONGOBJ
+_ESTATE = errors.ESTATE
+_EDEPTH = errors.EDEPTH
+_EOWNER = errors.EOWNER
+_EEXPIRED = errors.EEXPIRED
+_ENONCE = errors.ENONCE
+_EQUOTA = errors.EQUOTA
+_EPROOF = errors.EPROOF
+_ESIG = errors.ESIG
+_EINVAL = errors.EINVAL
+_ENOTSUP = errors.ENOTSUP
+
+
+def h32(data):
+    """First 4 bytes of SHA-256(data) as a little-endian u32."""
+    return struct.unpack("<I", hashlib.sha256(bytes(data)).digest()[0:4])[0]
+
+
+class ProofGate:
+    def __init__(self, kernel):
+        self.k = kernel
+        self.caps = kernel.caps
+        self.parts = kernel.parts.parts
+        self.roots = {}       # (lo, hi) -> 32-byte root of a sealed range
+        self._root_order = []
+        self.stats_denied = 0
+
+    # ---- P1: no allocation ---------------------------------------------
+    def p1(self, pid, handle, otype, oid, rights):
+        """Pool index of the capability, or an RvmError."""
+        caps = self.caps
+        t = caps.tables.get(pid)
+        if t is None:
+            return _ESTATE
+        if type(handle) is not int or handle < 256 or handle > 0xFFFF:
+            return _EBADHANDLE
+        s = handle & 0xFF
+        if s >= caps.per:
+            return _EBADHANDLE
+        if t.gen[s] != handle >> 8:
+            return _ESTALE
+        ci = t.idx[s]
+        if ci < 0:
+            return _EBADHANDLE
+        if (otype and caps.otype[ci] != otype) or (oid >= 0 and caps.oid[ci] != oid):
+            return _EWRONGOBJ
+        if rights & ~caps.rights[ci]:
+            return _ERIGHTS
+        return ci
+
+    # ---- P2 --------------------------------------------------------------
+    def p2(self, pid, ci, op, nonce=-1):
+        """0 or an RvmError. Consumes the nonce when everything else holds."""
+        p = self.parts.get(pid)
+        if p is None or p.state != ST_RUNNING:
+            return _ESTATE
+        caps = self.caps
+        if caps.depth[ci] > MAX_DEPTH:
+            return _EDEPTH
+        otype = caps.otype
+        oid = caps.oid
+        rights = caps.rights
+        depth = caps.depth
+        parent = caps.parent
+        serial = caps.serial
+        flags = caps.flags
+        now = self.k.clock()
+        i = ci
+        steps = 0
+        while True:
+            if flags[i] & F_EXPIRES and ticks_diff(caps.expiry[i], now) <= 0:
+                return _EEXPIRED
+            par = parent[i]
+            if par < 0:
+                break
+            if (not otype[par] or serial[par] != caps.pser[i]
+                    or otype[par] != otype[i] or oid[par] != oid[i]
+                    or depth[par] >= depth[i]):
+                return _EOWNER
+            allowed = rights[par]
+            if allowed & R_GRANT:
+                allowed |= R_GRANT_ONCE
+            if rights[i] & ~allowed:
+                return _EOWNER
+            steps += 1
+            if steps > MAX_DEPTH:
+                return _EOWNER
+            i = par
+        if depth[i] != 0:
+            return _EOWNER
+        if op == OP_SEND and p.msg_quota and p.msgs_used >= p.msg_quota:
+            return _EQUOTA
+        if nonce >= 0:
+            return self.nonce_ok(p, nonce)
+        return 0
+
+    def nonce_ok(self, p, nonce):
+        """Freshness of `nonce` for partition record p; consumes it."""
+        if type(nonce) is not int or nonce < 0 or nonce > _NONCE_MAX:
+            return _ENONCE
+        hi = p.nonce_hi
+        bits = p.nonce_bits
+        if nonce > hi:
+            if nonce - hi >= 64:
+                for j in range(8):
+                    bits[j] = 0
+            else:
+                n = hi + 1
+                while n < nonce:
+                    b = n & 63
+                    bits[b >> 3] &= ~(1 << (b & 7))
+                    n += 1
+            b = nonce & 63
+            bits[b >> 3] |= 1 << (b & 7)
+            p.nonce_hi = nonce
+            return 0
+        if nonce <= hi - 64:
+            return _ENONCE
+        b = nonce & 63
+        m = 1 << (b & 7)
+        if bits[b >> 3] & m:
+            return _ENONCE
+        bits[b >> 3] |= m
+        return 0
+
+    # ---- the entry point ---------------------------------------------------
+    def check(self, pid, handle, otype, oid, rights, op, nonce=-1):
+        """P1 then P2. Pool index or an RvmError (witnessed)."""
+        ci = self.p1(pid, handle, otype, oid, rights)
+        if type(ci) is not int:
+            self.refuse(pid, oid, ci, 1, handle, rights, op)
+            return ci
+        r = self.p2(pid, ci, op, nonce)
+        if r:
+            self.refuse(pid, self.caps.oid[ci], r, 2, handle, rights, op)
+            return r
+        return ci
+
+    def refuse(self, pid, target, err, tier, handle, rights, op):
+        self.stats_denied += 1
+        self.k.log.deny(kinds.CAP_DENIED, pid, target if target > 0 else 0,
+                        err.code, tier, handle if type(handle) is int else 0,
+                        rights, op)
+
+    def bounds(self, off, n, size):
+        if (type(off) is not int or type(n) is not int or off < 0 or n < 0
+                or off + n > size):
+            return errors.EBOUNDS
+        return 0
+
+    # ---- P3 ----------------------------------------------------------------
+    def p3(self, pid, op, target, proofs):
+        """Check every proof; 0 or the first failure (each witnessed)."""
+        if not proofs:
+            self.k.log.deny(kinds.PROOF_P3, pid, target, _EPROOF.code, 3,
+                            0, 0, op)
+            return _EPROOF
+        for pr in proofs:
+            kind, r, inp = self._one(pr)
+            if r:
+                self.k.log.deny(kinds.PROOF_P3, pid, target, r.code, 3,
+                                kind, h32(inp), op)
+                return r
+            self.k.log.emit(kinds.PROOF_P3, pid, target, kind, 0, h32(inp),
+                            op, 3 << kinds.TIER_SHIFT)
+        return 0
+
+    def _one(self, pr):
+        """(kind, 0 or error, bytes that identify the proof input)."""
+        try:
+            kind = pr[0]
+            if kind == P3_PREIMAGE:
+                digest, data = pr[1], pr[2]
+                ok = len(digest) == 32 and \
+                    hashlib.sha256(bytes(data)).digest() == bytes(digest)
+                return kind, (0 if ok else _EPROOF), data
+            if kind == P3_LINKAGE:
+                return kind, self._linkage(pr[1], pr[2]), pr[2]
+            if kind == P3_HMAC:
+                return kind, self._hmac(pr[1], pr[2]), pr[1]
+            if kind == P3_INCLUSION:
+                return kind, self._inclusion(pr[1], pr[2], pr[3], pr[4],
+                                             pr[5]), pr[1]
+            if kind == P3_ED25519:
+                return kind, self._ed25519(pr[1], pr[2], pr[3]), pr[2]
+            return 0, _EINVAL, b""
+        except (IndexError, TypeError, ValueError, AttributeError):
+            return 0, _EINVAL, b""
+
+    def _linkage(self, seq, rec):
+        """rec is the live log's record `seq` and chains from its anchor."""
+        from .witness import chain_link
+        log = self.k.log
+        if len(rec) != 64 or type(seq) is not int:
+            return _EPROOF
+        live = log.record(seq)
+        anchor = log.anchor_for(seq)
+        if live is None or anchor is None:
+            return _EPROOF
+        rec = bytes(rec)
+        if rec != live or chain_link(anchor, rec) != rec[32:64]:
+            return _EPROOF
+        return 0
+
+    def _hmac(self, msg, mac):
+        from .hmac256 import Hmac256, ct_equal
+        key = self.k.device_key
+        if not key:
+            return _ENOTSUP
+        if len(mac) != 32 or not ct_equal(Hmac256(key).mac(bytes(msg)),
+                                          bytes(mac)):
+            return _ESIG
+        return 0
+
+    def _ed25519(self, pub, msg, sig):
+        from . import ed25519
+        if not ed25519.available():
+            return _ENOTSUP
+        pub = bytes(pub)
+        if pub not in [bytes(x) for x in self.k.trusted_ed25519]:
+            return _ESIG
+        return 0 if ed25519.verify(pub, msg, sig) else _ESIG
+
+    def _inclusion(self, rec, seq, lo, hi, path):
+        root = self.roots.get((lo, hi))
+        if root is None or len(rec) != 64 or not lo <= seq < hi:
+            return _EPROOF
+        if struct.unpack_from("<I", bytes(rec), 0)[0] != seq & 0xFFFFFFFF:
+            return _EPROOF
+        if not merkle.verify_inclusion(bytes(rec), seq - lo, hi - lo, path,
+                                       root):
+            return _EPROOF
+        return 0
+
+    # ---- sealed-range roots ------------------------------------------------
+    def commit_root(self, lo, hi):
+        """Root of witness records [lo, hi) (which must be sealed); kept in a
+        bounded cache for later inclusion proofs and witnessed."""
+        log = self.k.log
+        if (type(lo) is not int or type(hi) is not int or lo < 0 or hi <= lo
+                or hi - 1 > log.last_seal_seq or log.record(lo) is None):
+            log.deny(kinds.MERKLE_ROOT, 0, 0, _EINVAL.code, 3,
+                     lo if type(lo) is int else 0, 0, 0)
+            return _EINVAL
+        for s in range(lo, hi):
+            if log.record(s) is None:
+                log.deny(kinds.MERKLE_ROOT, 0, 0, _EPROOF.code, 3, lo, 0, 0)
+                return _EPROOF
+        root = merkle.root(lambda i: log.record(lo + i), hi - lo)
+        key = (lo, hi)
+        if key not in self.roots:
+            self._root_order.append(key)
+            if len(self._root_order) > _ROOTS_MAX:
+                self.roots.pop(self._root_order.pop(0), None)
+        self.roots[key] = root
+        log.emit(kinds.MERKLE_ROOT, 0, 0, lo, hi,
+                 struct.unpack("<I", root[0:4])[0], log.last_seal_seq)
+        return root
