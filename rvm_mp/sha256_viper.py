@@ -3,7 +3,15 @@
 # try/except (ImportError, SyntaxError) because ports without the native
 # emitter refuse the whole module at compile time. Tested against hashlib.
 import array
-import micropython
+import sys
+
+if sys.implementation.name != "micropython":
+    # CPython has no viper emitter; its `micropython` shim (compat.py) would
+    # turn these functions into plain Python that cannot run (ptr8, uint).
+    # Refuse the import so witness.py takes its portable hashlib path.
+    raise ImportError("sha256_viper needs MicroPython's viper emitter")
+
+import micropython  # noqa: E402
 
 _K = array.array('I', (
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
