@@ -27,6 +27,7 @@ T_ANS = const(0x41)   # 'A' device -> host: the reply (JSON)
 T_DATA = const(0x44)  # 'D' device -> host: u32 first seq + whole records
 T_END = const(0x45)   # 'E' device -> host: end of a data stream (JSON)
 T_ERR = const(0x58)   # 'X' device -> host: error (JSON {"err","msg"})
+T_MORE = const(0x43)  # 'C' device -> host: a chunk of a long reply; T_ANS ends it
 
 # decoder results (Decoder.feed)
 R_NONE = const(0)     # byte consumed, nothing to report
