@@ -15,6 +15,9 @@ from .errors import RvmToolError
 COMMANDS = [
     "verify",
     "sim",
+    "ps",
+    "console",
+    "pull",
 ]
 
 
