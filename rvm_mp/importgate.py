@@ -62,6 +62,7 @@ class ImportGate:
         self.lease_check = lease_check  # fn(pid) -> True if it holds a lease
         self.active = 0                 # pid of the agent running, 0 = kernel
         self.depth = 0                  # nested imports of allowed modules
+        self.loading = None             # agent module being loaded (.mpy)
         self.refused = 0
         self.last_refused = None
         self._orig = None
@@ -110,6 +111,9 @@ class ImportGate:
         pid = self.active
         orig = self._orig
         if pid == 0 or self.depth > 0:
+            return orig(name, globals, locals, fromlist, level)
+        if name == self.loading:  # the agent's own .mpy: its imports stay gated
+            self.loading = None
             return orig(name, globals, locals, fromlist, level)
         if level:
             why = _REF_KERNEL  # relative imports would land in kernel space

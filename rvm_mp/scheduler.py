@@ -135,6 +135,12 @@ class Task:
         self.rebuilds = 0       # F2 rebuilds so far
         self.started = 0        # ticks_ms of the last start
         self.spec = None        # the agent's load spec (runtime use)
+        self.main = None        # the agent's entry function (F1 restarts it)
+        self.bundle = None      # bundle name it was loaded from (F2 reloads)
+        self.trusted = False    # kernel code (control): import gate off
+        self.console = False    # may use the console requests
+        self.pending = False    # a blocked request is retried when ready
+        self.wait_until = 0     # absolute end of a timed wait
 
 
 class Scheduler:

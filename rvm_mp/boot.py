@@ -1,0 +1,354 @@
+# Measured boot: seven phases, each witnessed, and an attestation digest.
+#
+#   1 platform          Platform object (board, unix port, CPython)
+#   2 board profile     profile loaded; its bytes measured
+#   3 witness store     boot counter persisted (platform.next_boot()), segment
+#     and chain head    store opened, chain head restored -> BOOT_BEGIN is the
+#                       first record of this boot; phases 1-3 are witnessed
+#                       right after it with their measured times
+#   4 capability roots  Kernel (caps, gate, IPC, leases) + RegionManager;
+#                       kernel modules measured
+#   5 partitions        Runtime; the control partition first (DC-15) when the
+#                       profile has "console": true and rvm_mp/control.py is
+#                       present
+#   6 agents            every bundle the profile lists, verified (P3) before
+#                       its code runs, measured, started; channels wired
+#   7 scheduler start   epoch 0; DEGRADED_ENTER here without an engine;
+#                       BOOT_ATTEST carries the attestation digest
+#
+# Attestation digest (SHA-256, extended):
+#   D0 = SHA-256(b"RVMA-v1")
+#   D  = SHA-256(b"RVMA" + D + m)  for m in
+#          [SHA-256(name + 0x00 + bytes) of every kernel module file, by name]
+#        + [SHA-256(board profile bytes)]
+#        + [SHA-256(bundle) of every bundle actually loaded, in load order]
+# BOOT_ATTEST a..d = D[0:16] (four little-endian u32); the full digest is
+# Boot.digest (and the console's stat). Same inputs -> same digest; one
+# changed byte in a module, the profile or a bundle -> a different one.
+import hashlib
+import json
+import os
+import struct
+
+from .compat import ticks_ms, ticks_diff, IS_MICROPYTHON
+from . import errors
+from . import kinds
+from .errors import is_err
+
+VERSION = (0 << 16) | (1 << 8) | 0  # kernel version major.minor.patch
+_CHUNK = 512
+
+
+def _free():
+    try:
+        import gc
+        return gc.mem_free() if hasattr(gc, "mem_free") else 0
+    except ImportError:
+        return 0
+
+
+def _canon(obj):
+    """Canonical JSON bytes of a profile given as a dict (sorted keys), the
+    same on both runtimes (MicroPython's json has no sort_keys)."""
+    if isinstance(obj, dict):
+        items = []
+        for k in sorted(obj):
+            items.append(json.dumps(str(k)) + ":" + _canon(obj[k]))
+        return "{" + ",".join(items) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(_canon(x) for x in obj) + "]"
+    return json.dumps(obj)
+
+
+def extend(d, m):
+    h = hashlib.sha256(b"RVMA")
+    h.update(d)
+    h.update(m)
+    return h.digest()
+
+
+def _isdir(path):
+    try:
+        return os.stat(path)[0] & 0x4000 != 0
+    except OSError:
+        return False
+
+
+def module_files(root):
+    """Kernel module files under root (.py and .mpy, recursively), sorted by
+    their path relative to root."""
+    out = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        d = root + ("/" + rel if rel else "")
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            r = rel + "/" + n if rel else n
+            if _isdir(root + "/" + r):
+                if n != "__pycache__":
+                    stack.append(r)
+            elif n.endswith(".py") or n.endswith(".mpy"):
+                out.append(r)
+    out.sort()
+    return out
+
+
+def measure_modules(root, buf=None):
+    """[SHA-256(relpath + 0x00 + file bytes)] for the kernel modules."""
+    buf = buf or bytearray(_CHUNK)
+    mv = memoryview(buf)
+    out = []
+    for rel in module_files(root):
+        h = hashlib.sha256(rel.encode())
+        h.update(b"\x00")
+        with open(root + "/" + rel, "rb") as f:
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(mv[0:n])
+        out.append(h.digest())
+    return out
+
+
+def kernel_dir():
+    """Directory of the rvm_mp package, or None (frozen into firmware)."""
+    import rvm_mp
+    f = getattr(rvm_mp, "__file__", None)
+    if not f:
+        return None
+    i = f.rfind("/")
+    return f[:i] if i >= 0 else "."
+
+
+def attest(module_hashes, profile_hash, bundle_hashes):
+    d = hashlib.sha256(b"RVMA-v1").digest()
+    for m in module_hashes:
+        d = extend(d, m)
+    d = extend(d, profile_hash)
+    for b in bundle_hashes:
+        d = extend(d, b)
+    return d
+
+
+def read_profile(name, dirs=("boards", "/boards", ".")):
+    """(profile dict with defaults, raw bytes) of boards/NAME.json."""
+    from . import board
+    for d in dirs:
+        try:
+            with open("%s/%s.json" % (d, name), "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        return board.from_dict(json.loads(raw)), raw
+    raise ValueError("unknown board %s" % name)
+
+
+class Boot:
+    """Runs the seven phases; `run()` returns the Runtime ready to schedule.
+    fs: the board's filesystem root (witness segments, regions, bundles)."""
+
+    def __init__(self, board=None, fs=".", platform=None, profile=None,
+                 profile_bytes=None, bundles=None, module_root=None,
+                 console=None, signal=None, policy=None, use_store=True):
+        self.board = board
+        self.fs = fs.rstrip("/") or "."
+        self.platform = platform
+        self.profile = profile
+        self.profile_bytes = profile_bytes
+        self.bundles = bundles      # {name: bytes}; else fs/agents/NAME.rvmb
+        self.module_root = module_root
+        self.console = console      # a console object for the platform
+        self.signal = signal
+        self.policy = policy
+        self.use_store = use_store
+        self.phase_ms = []
+        self.phase_err = []
+        self.digest = None
+        self.boot_no = 0
+        self.t_first_witness_ms = -1
+        self.started = []           # (name, pid or error)
+        self.kernel = None
+        self.runtime = None
+
+    def _phase(self, t0, err=0):
+        self.phase_ms.append(ticks_diff(ticks_ms(), t0))
+        self.phase_err.append(err)
+        self._free.append(_free())
+        return ticks_ms()
+
+    def _emit_phase(self, n):
+        self.log.emit(kinds.BOOT_PHASE, 0, 0, n, self.phase_err[n - 1],
+                      self.phase_ms[n - 1], self._free[n - 1])
+
+    def run(self):
+        self._free = []
+        t_start = ticks_ms()
+        t = t_start
+        # 1 platform
+        pf = self.platform
+        if pf is None:
+            from .hal import default_platform
+            pf = default_platform(self.fs)
+            self.platform = pf
+        t = self._phase(t)
+        # 2 board profile
+        if self.profile is None:
+            self.profile, self.profile_bytes = read_profile(self.board)
+        else:
+            from . import board as _b
+            self.profile = _b.from_dict(self.profile)
+        if self.profile_bytes is None:
+            self.profile_bytes = _canon(self.profile).encode()
+        prof = self.profile
+        self.board = prof["name"]
+        prof_hash = hashlib.sha256(self.profile_bytes).digest()
+        t = self._phase(t)
+        # 3 witness store and chain head
+        from .witness import WitnessLog, genesis_link
+        self.boot_no = pf.next_boot()
+        dev = pf.unique_id()
+        key = pf.device_key()
+        w = prof["witness"]
+        store = None
+        if self.use_store:
+            from .witness_store import WitnessStore
+            store = WitnessStore(self.fs + "/witness", w["segment_records"],
+                                 genesis_link(dev))
+        log = WitnessLog(dev, boot=self.boot_no, key=key, ring=w["ring"],
+                         seal_every=w["seal_every"], store=store,
+                         clock=pf.ticks_ms)
+        self.log = log
+        restored = log.next_seq
+        log.emit(kinds.BOOT_BEGIN, 0, 0, self.boot_no,
+                 _h32(self.board), prof.get("ram", 0), VERSION)
+        self.t_first_witness_ms = ticks_diff(ticks_ms(), t_start)
+        if store is not None and restored:
+            log.emit(kinds.CHAIN_RESTORED, 0, 0, restored, self.boot_no,
+                     len(store.segments()), store.torn)
+        t = self._phase(t)
+        for n in (1, 2, 3):
+            self._emit_phase(n)
+        # 4 capability roots (+ the kernel code measured)
+        from .kernel import Kernel
+        k = Kernel(pf, prof, log=log)
+        self.kernel = k
+        try:
+            from .region import RegionManager
+            k.mem = RegionManager(log, prof["limits"]["arena"],
+                                  root=self.fs + "/mem", clock=pf.ticks_ms)
+            if store is not None and hasattr(store, "before_append"):
+                store.before_append = k.mem.flush
+        except ImportError:
+            k.mem = None
+        root = self.module_root or kernel_dir()
+        mods = measure_modules(root) if root else [hashlib.sha256(
+            b"frozen").digest()]
+        self.module_count = len(mods)
+        t = self._phase(t)
+        self._emit_phase(4)
+        # 5 partitions: runtime, control partition first
+        from .runtime import Runtime
+        rt = Runtime(k, pf, prof, signal=self.signal, policy=self.policy,
+                     fs=self.fs)
+        self.runtime = rt
+        err5 = 0
+        if prof.get("console"):
+            err5 = self._start_console(rt)
+        t = self._phase(t, err5)
+        self._emit_phase(5)
+        # 6 agents
+        err6 = self._start_agents(rt)
+        t = self._phase(t, err6)
+        self._emit_phase(6)
+        # 7 scheduler start + attestation
+        rt.sched.start(pf.ticks_ms())
+        self.digest = attest(mods, prof_hash, rt.measured)
+        a, b, c, d = struct.unpack("<IIII", self.digest[0:16])
+        log.emit(kinds.BOOT_ATTEST, 0, 0, a, b, c, d)
+        self._phase(t)
+        self._emit_phase(7)
+        self.total_ms = ticks_diff(ticks_ms(), t_start)
+        rt.service()
+        return rt
+
+    def _start_console(self, rt):
+        try:
+            from . import control
+        except ImportError:
+            return 0  # no console module on this board: run without one
+        pf = self.platform
+        if pf.console is None:
+            pf.attach_console(self.console)
+        ctl = control.Control(rt.k, pf, runtime=rt, board=self.board)
+        if is_err(ctl.pid):
+            return ctl.pid.code
+        rt.control = ctl
+
+        async def console_main(rvm):
+            while True:
+                await rvm.wait_input(200)
+                ctl.poll()
+
+        rt.adopt(ctl.pid, "control", console_main, trusted=True,
+                 recovery=True, console=True)
+        return 0
+
+    def _bundle(self, name, spec):
+        if self.bundles is not None and name in self.bundles:
+            return self.bundles[name]
+        path = spec.get("bundle") or "agents/%s.rvmb" % name
+        if not path.startswith("/"):
+            path = self.fs + "/" + path
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _start_agents(self, rt):
+        prof = self.profile
+        first_err = 0
+        pids = {}
+        for spec in prof.get("agents", ()):
+            name = spec.get("name")
+            if not name:
+                continue
+            if spec.get("autostart", True) is False:
+                data = self._bundle(name, spec)
+                if data is not None:
+                    rt.add_bundle(name, data)
+                continue
+            data = self._bundle(name, spec)
+            if data is None:
+                self.log.deny(kinds.BUNDLE_REJECT, 0, 0, errors.ENOENT.code,
+                              0, _h32(name), 0, 0)
+                r = errors.ENOENT
+            else:
+                r = rt.load(data, spec, 0, 0, name)
+            self.started.append((name, r))
+            if is_err(r):
+                first_err = first_err or r.code
+            else:
+                pids[name] = r
+        for ch in prof.get("channels", ()):
+            a = pids.get(ch.get("from"))
+            b = pids.get(ch.get("to"))
+            if a is None or b is None:
+                continue
+            r = rt.connect(ch["name"], a, b, ch.get("depth", 0))
+            if is_err(r):
+                first_err = first_err or r.code
+        self.pids = pids
+        return first_err
+
+
+def _h32(x):
+    if isinstance(x, str):
+        x = x.encode()
+    d = hashlib.sha256(x).digest()
+    return d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)

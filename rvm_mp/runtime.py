@@ -1,0 +1,869 @@
+# Agent runtime: the kernel loop that runs agents in partitions.
+#
+#   step():
+#     epoch due?  -> quotas reset, EPOCH_SUMMARY, lease expiry, F3 scan,
+#                    invariants (F4 on failure)
+#     wake sleepers whose time came
+#     Recovery jobs pending? -> run one (F2 rebuild, F3 rollback)
+#     t = sched.pick(now)
+#       none  -> platform.wait_io(sched.next_timeout(now))   (idle, no spin)
+#       t     -> resume t's coroutine:  coro.send(result) / coro.throw(err)
+#                 | returns its Request -> dispatch(op) -> Kernel call with
+#                 |                        caller = t.pid (never the agent's
+#                 |                        choice) -> result / error / block
+#                 | StopIteration     -> AGENT_EXIT
+#                 | any exception     -> FaultManager (F1 restart / F2 / stop)
+#     log.service() when records are pending (outside the switch path)
+#
+# The switch path (pick, resume, dispatch of yield_/sleep_ms, accounting)
+# does not allocate: the Request is reused, results of None end the await
+# with a preallocated StopIteration, errors are the preallocated RvmErrors.
+#
+# Every agent call reaches the kernel with caller = the partition of the
+# running agent, so the proof gate checks that partition's own capability
+# table; handles the agent names are looked up there, never trusted.
+from .compat import ticks_diff, ticks_add, collect
+from . import errors
+from . import kinds
+from . import agent as A
+from . import scheduler as S
+from . import faults as F
+from . import bundle as B
+from .importgate import ImportGate
+from .errors import is_err
+
+# Partition states (partition.py; kept literal so this module does not need
+# the kernel's import to type-check its observer)
+_ST_RUNNING = 1
+_ST_SUSPENDED = 2
+_ST_HIBERNATED = 3
+_ST_TERMINATED = 5
+
+_OT_PARTITION = 1
+_OT_DEVICE = 3
+_R_READ = 1
+_R_WRITE = 2
+_R_ALL = 127
+_OP_CODE_LOAD = 15
+
+_INPUT_POLL_MS = 20
+
+
+def _h32(x):
+    return F.h32(x)
+
+
+def make_signal(profile, kernel=None):
+    """The scheduler's priority signal the profile chooses:
+    "scheduler": {"signal": "none" | "static" | "coherence", ...}.
+    "coherence" imports the optional engine lazily (L2); if it is absent or
+    fails to start, the NullSignal is used and the kernel runs degraded."""
+    sc = profile.get("scheduler", {}) if profile else {}
+    kind = sc.get("signal", "coherence" if profile and profile.get("coherence")
+                  else "none")
+    if kind == "static":
+        return S.StaticSignal(sc.get("pressure", {}))
+    if kind == "coherence" and kernel is not None:
+        try:
+            from .coherence import signal as csig
+            return csig.make(kernel, profile)
+        except Exception:
+            return S.NullSignal()
+    return S.NullSignal()
+
+
+class Runtime:
+    def __init__(self, kernel, platform=None, profile=None, signal=None,
+                 policy=None, fs=None):
+        k = kernel
+        self.k = k
+        self.log = k.log
+        self.pf = platform if platform is not None else k.platform
+        self.profile = profile if profile is not None else k.profile
+        prof = self.profile
+        sc = prof.get("scheduler", {})
+        self.key = k.device_key
+        self.fs = fs
+        cap = prof["limits"]["partitions"] + 1
+        if signal is None:
+            signal = make_signal(prof, k)
+        self.sched = S.Scheduler(
+            self.log, self.pf.ticks_ms, self.pf.ticks_us, capacity=cap,
+            signal=signal, epoch_ms=sc.get("epoch_ms", 1000),
+            horizon_ms=sc.get("horizon_ms", 1000),
+            boost_weight=sc.get("boost_weight_ms", 50) * S.PRIO_Q,
+            reflex_budget_us=sc.get("reflex_budget_us", 20000),
+            idle_max_ms=sc.get("idle_max_ms", 1000))
+        self.faults = F.FaultManager(
+            self.log, policy if policy is not None else
+            F.policy_from_profile(prof), self.pf, k.mem)
+        self.faults.f4_hook = self._f4_final
+        self.gate = ImportGate(self.log, self._holds_lease)
+        self.gate.install()
+        self.handles = {}        # pid -> {name: handle}
+        self.bundles = {}        # bundle name -> bytes (spawn, F2 reload)
+        self.measured = []       # SHA-256 of every bundle loaded (attestation)
+        self.jobs = []           # Recovery work: (fn, arg)
+        self.running = False
+        self.stop_reason = 0
+        self.exit_code = 0
+        self.control = None      # the console's Control object, if any
+        self.input_ready = False
+        self._last_poll = 0
+        self._serviced = -1
+        self._seen_seq = self.log.next_seq
+        self._own_transition = False
+        self.steps = 0
+        self.idle_waits = 0
+        self.epochs_run = 0
+        self.booted_ms = self.pf.ticks_ms()
+        self.d_default = sc.get("deadline_ms", 100)
+        k.state_observers.append(self)
+
+    # ---- helpers ------------------------------------------------------------
+    def _holds_lease(self, pid):
+        try:
+            return bool(self.k.leases_of(pid))
+        except Exception:
+            return False
+
+    def handle(self, pid, name):
+        return self.handles.get(pid, {}).get(name, 0)
+
+    def set_handle(self, pid, name, h):
+        if not is_err(h):
+            self.handles.setdefault(pid, {})[name] = h
+        return h
+
+    # ---- loading agents ---------------------------------------------------------
+    def add_bundle(self, name, data):
+        self.bundles[name] = data
+
+    def load(self, data, spec=None, caller=0, handle=0, name=None):
+        """Verify a bundle (P3 through the proof gate) and start its agent
+        in a new partition. pid or RvmError; nothing of the bundle's code runs
+        unless every check passed."""
+        spec = spec or {}
+        p = B.parse(data)
+        kid = B.key_id(self.key)
+        if is_err(p):
+            return self._reject(caller, data, p, kid)
+        e = self._verify(p, caller)
+        if e is not None:
+            return self._reject(caller, data, e, kid)
+        man = p.manifest
+        name = name or spec.get("name") or man["name"]
+        if name not in self.bundles:
+            self.bundles[name] = data
+        self.measured.append(p.digest())
+        return self._start(name, man, p, spec, caller, handle, kid)
+
+    def _verify(self, p, caller):
+        """None if the bundle's signature and digest pass P3, else error."""
+        k = self.k
+        signed = B.SIG_DOMAIN + bytes(p.signed())
+        from .proofgate import P3_HMAC, P3_PREIMAGE, P3_ED25519
+        try:
+            digest = bytes.fromhex(p.manifest.get("sha256", ""))
+        except (ValueError, TypeError):
+            return errors.EPROOF
+        if p.alg == B.ALG_HMAC:
+            sigp = (P3_HMAC, signed, bytes(p.sig()))
+        else:
+            pks = k.trusted_ed25519
+            sigp = (P3_ED25519, pks[0] if pks else bytes(32), signed,
+                    bytes(p.sig()))
+        r = k.gate.p3(caller, _OP_CODE_LOAD, 0,
+                      [sigp, (P3_PREIMAGE, digest, bytes(p.code()))])
+        return r if r else None
+
+    def _reject(self, caller, data, err, kid):
+        try:
+            h = _h32(bytes(data))
+            n = len(data)
+        except Exception:
+            h = n = 0
+        self.log.deny(kinds.BUNDLE_REJECT, caller, 0, err.code, 3, h, n, kid)
+        return err
+
+    def _start(self, name, man, p, spec, caller, handle, kid):
+        k = self.k
+        q = spec.get("quota", man.get("quota", {}))
+        cpu_ms = q.get("cpu_ms", 0)
+        msgs = q.get("msgs", 0)
+        mem = q.get("mem", 0)
+        pid = k.part_create(caller, handle, spec.get("pid"), mem, cpu_ms,
+                            msgs, name)
+        if is_err(pid):
+            return pid
+        self.log.emit(kinds.BUNDLE_LOAD, caller, pid, _h32(bytes(p.data)),
+                      len(p.data), kid, 1)
+        t = S.Task(pid, name)
+        t.bundle = name
+        t.spec = spec
+        t.hard = bool(spec.get("hard", man.get("hard", False)))
+        t.recovery = bool(spec.get("recovery", man.get("recovery", False)))
+        t.deadline_ms = spec.get("deadline_ms",
+                                 man.get("deadline_ms", self.d_default))
+        t.cpu_quota_us = cpu_ms * 1000
+        t.msg_quota = msgs
+        t.mem_quota = mem
+        if mem and k.mem is not None and hasattr(k.mem, "set_quota"):
+            k.mem.set_quota(pid, mem)
+        r = self._exec(t, p, man)
+        if is_err(r):
+            self._own_transition = True
+            k.part_terminate(0, pid, 0, r.code)
+            self._own_transition = False
+            self.log.deny(kinds.BUNDLE_REJECT, caller, pid, r.code, 3,
+                          _h32(bytes(p.data)), len(p.data), kid)
+            return r
+        self.sched.add(t)
+        self._own_transition = True
+        k.part_start(0, pid)
+        self._own_transition = False
+        self._wire(t, spec)
+        self._begin(t, None)
+        return pid
+
+    def _exec(self, t, p, man):
+        """Run the bundle's module code under the import gate; find main."""
+        g = self.gate.agent_globals(t.name)
+        entry = man.get("entry", "main")
+        gate = self.gate
+        gate.active = t.pid
+        try:
+            if p.ctype == B.CODE_MPY:
+                r = self._exec_mpy(t, p, g)
+                if r is not None:
+                    return r
+            else:
+                exec(bytes(p.code()), g)
+        except ImportError:
+            return errors.EIMPORT
+        except MemoryError:
+            collect()
+            return errors.ENOMEM
+        except Exception:
+            return errors.EINVAL
+        finally:
+            gate.active = 0
+        fn = g.get(entry)
+        if fn is None or not callable(fn):
+            return errors.EINVAL
+        t.main = fn
+        return None
+
+    def _exec_mpy(self, t, p, g):
+        """.mpy code: MicroPython only. Written to the board's fs under the
+        agent's name and imported as a module, its globals then replaced by
+        the gate's shadows (the module's top level already ran gated)."""
+        from .compat import IS_MICROPYTHON
+        if not IS_MICROPYTHON or self.fs is None:
+            return errors.ENOTSUP
+        import sys
+        modname = "_rvma_" + t.name
+        path = self.fs + "/" + modname + ".mpy"
+        with open(path, "wb") as f:
+            f.write(p.code())
+        sys.path.insert(0, self.fs)
+        try:
+            self.gate.loading = modname
+            mod = __import__(modname)
+        finally:
+            self.gate.loading = None
+            sys.path.pop(0)
+            sys.modules.pop(modname, None)
+        for key in dir(mod):
+            if key not in g:
+                g[key] = getattr(mod, key)
+        return None
+
+    def _wire(self, t, spec):
+        """Capabilities the board setup gives the agent: devices it may
+        lease, the spawn right; channels are wired by the boot code (both
+        ends must exist first)."""
+        k = self.k
+        pid = t.pid
+        for dev in spec.get("devices", ()):
+            did = k.device_id(dev)
+            if not is_err(did):
+                self.set_handle(pid, dev, k.cap_mint(pid, _OT_DEVICE, did,
+                                                     _R_READ | _R_WRITE))
+        if spec.get("spawn"):
+            self.set_handle(pid, "spawn", k.cap_mint(pid, _OT_PARTITION, 0,
+                                                     _R_WRITE))
+        if self.control is not None and self.control.pid != pid:
+            # the control partition adopts every agent partition
+            k.cap_mint(self.control.pid, _OT_PARTITION, pid, _R_ALL & ~64)
+        t.console = bool(spec.get("console"))
+
+    def connect(self, name, src_pid, dst_pid, depth=0):
+        """A channel `name` from src to dst: created by the receiver (it
+        holds read/write/grant/revoke), write right granted to the sender.
+        Returns 0 or the error."""
+        k = self.k
+        h = k.chan_create(dst_pid, depth)
+        if is_err(h):
+            return h
+        self.set_handle(dst_pid, name, h)
+        h2 = k.cap_grant(dst_pid, h, src_pid, _R_WRITE)
+        if is_err(h2):
+            return h2
+        self.set_handle(src_pid, name, h2)
+        return 0
+
+    def _begin(self, t, restored):
+        """(Re)start t's coroutine from its entry function."""
+        t.req = A.Request()
+        t.rvm = A.Rvm(t.req, t.pid, t.name)
+        t.rvm.restored = restored
+        t.result = None
+        t.exc = None
+        t.pending = False
+        t.started = self.pf.ticks_ms()
+        self.gate.active = 0 if t.trusted else t.pid
+        try:
+            t.coro = t.main(t.rvm)
+        except Exception as e:
+            self.gate.active = 0
+            self._fault(t, e, self.pf.ticks_ms())
+            return
+        self.gate.active = 0
+        self.log.emit(kinds.AGENT_START, 0, t.pid, _h32(t.name), t.restarts)
+        self.sched.make_ready(t, self.pf.ticks_ms())
+
+    def adopt(self, pid, name, coro_fn, trusted=True, recovery=True,
+              console=True, deadline_ms=None):
+        """Run kernel-supplied code (the control console) as the agent of an
+        existing partition. coro_fn(rvm) -> coroutine."""
+        t = S.Task(pid, name)
+        t.trusted = trusted
+        t.recovery = recovery
+        t.console = console
+        t.deadline_ms = deadline_ms or self.d_default
+        t.main = coro_fn
+        self.sched.add(t)
+        self._begin(t, None)
+        return t
+
+    # ---- services for the control console ---------------------------------------
+    def spawn(self, name, caller=0, handle=0):
+        """Start agent `name` from a bundle the board holds (in RAM since
+        boot, or agents/NAME.rvmb on the board's fs). pid or error."""
+        data = self.bundles.get(name)
+        if data is None and self.fs is not None:
+            try:
+                with open("%s/agents/%s.rvmb" % (self.fs, name), "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = None
+        if data is None:
+            self.log.deny(kinds.BUNDLE_REJECT, caller, 0, errors.ENOENT.code,
+                          0, _h32(name), 0, 0)
+            return errors.ENOENT
+        spec = {}
+        for a in self.profile.get("agents", ()):
+            if a.get("name") == name:
+                spec = a
+        spec = dict(spec)
+        spec.pop("pid", None)
+        return self.load(data, spec, caller, handle, name)
+
+    def task_info(self, pid):
+        t = self.sched.task(pid)
+        if t is None:
+            return {}
+        return {"run": ("ready", "sleep", "wait", "throttled", "suspended",
+                        "done")[t.state],
+                "restarts": t.restarts, "faults": t.faults,
+                "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
+                "hard": t.hard}
+
+    def checkpoint(self, pid, extra=b""):
+        mem = self.k.mem
+        if mem is None:
+            return errors.ENOENT
+        return mem.checkpoint(pid, extra)
+
+    # ---- partition state observer (kernel -> scheduler) ---------------------
+    def on_state(self, pid, old, new):
+        if self._own_transition:
+            return
+        t = self.sched.task(pid)
+        if t is None:
+            return
+        now = self.pf.ticks_ms()
+        if new == _ST_TERMINATED:
+            self._drop(t)
+        elif new in (_ST_SUSPENDED, _ST_HIBERNATED):
+            self.sched.unheap(t)
+            t.state = S.T_SUSPENDED
+        elif new == _ST_RUNNING and t.state == S.T_SUSPENDED:
+            self.sched.make_ready(t, now)
+
+    def _drop(self, t):
+        """Forget t's coroutine (its finally blocks run gated)."""
+        c = t.coro
+        t.coro = None
+        self.sched.remove(t)
+        self.handles.pop(t.pid, None)
+        if c is not None:
+            self.gate.active = 0 if t.trusted else t.pid
+            try:
+                c.close()
+            except BaseException:
+                pass
+            self.gate.active = 0
+
+    # ---- the loop ---------------------------------------------------------------------
+    def step(self):
+        """One scheduling decision. True if an agent ran."""
+        pf = self.pf
+        s = self.sched
+        now = pf.ticks_ms()
+        if s.epoch_due(now):
+            self._epoch(now)
+            if not self.running:
+                return False
+        if s.nheap:
+            s.wake_due(now)
+        if self.jobs:
+            self._run_job()
+            return False
+        if self.control is not None:
+            self._poll_console(now)
+        us0 = pf.ticks_us()
+        t = s.pick(now)
+        if t is None:
+            self._idle(now)
+            return False
+        if t.pending:
+            t.pending = False
+            self._dispatch(t, now)
+            if t.state != S.T_READY:
+                return False
+        self._resume(t, now, us0)
+        self.steps += 1
+        return True
+
+    def _resume(self, t, now, us0):
+        pf = self.pf
+        gate = self.gate
+        coro = t.coro
+        us1 = pf.ticks_us()
+        gate.active = 0 if t.trusted else t.pid
+        try:
+            exc = t.exc
+            if exc is not None:
+                t.exc = None
+                exc.__traceback__ = None
+                y = coro.throw(exc)
+            else:
+                v = t.result
+                t.result = None
+                y = coro.send(v)
+        except StopIteration:
+            gate.active = 0
+            self._exit(t, 0, 0, now)
+            return
+        except KeyboardInterrupt:
+            gate.active = 0
+            raise
+        except BaseException as e:  # the agent failed: contain it
+            gate.active = 0
+            self._fault(t, e, now)
+            return
+        gate.active = 0
+        us2 = pf.ticks_us()
+        if y is t.req:
+            self._dispatch(t, now)
+        else:  # awaited something that is not its Request
+            t.exc = errors.EINVAL
+            s = self.sched
+            s.make_ready(t, now)
+        self.sched.ran(t, now, ticks_diff(us1, us0), ticks_diff(us2, us1))
+
+    def _fail(self, t, err, now):
+        t.exc = err
+        self.sched.make_ready(t, now)
+
+    def _dispatch(self, t, now):
+        r = t.req
+        op = r.op
+        s = self.sched
+        k = self.k
+        pid = t.pid
+        if op == A.OP_YIELD:
+            s.make_ready(t, now)
+        elif op == A.OP_SLEEP:
+            ms = r.a0
+            if type(ms) is not int or ms < 0:
+                return self._fail(t, errors.EINVAL, now)
+            s.sleep(t, ticks_add(now, ms))
+        elif op == A.OP_NOW:
+            t.result = now
+            s.make_ready(t, now)
+        elif op == A.OP_MY_ID:
+            t.result = pid
+            s.make_ready(t, now)
+        elif op == A.OP_SEND:
+            if not s.ipc_allowed(t):
+                return self._mode_refusal(t, r.a0, now)
+            res = k.send(pid, r.a0, r.a1)
+            r.clear()
+            if is_err(res):
+                if res is errors.EQUOTA:
+                    p = k.parts.get(pid)
+                    s.throttle(t, S.Q_MSGS, p.msgs_used if p else 0,
+                               t.msg_quota)
+                return self._fail(t, res, now)
+            s.make_ready(t, now)
+            s.wake_waiters(A.OP_RECV, now)
+        elif op == A.OP_RECV:
+            self._recv(t, r, now)
+        elif op == A.OP_HANDLE:
+            h = self.handle(pid, r.a0)
+            if not h:
+                return self._fail(t, errors.EBADHANDLE, now)
+            t.result = h
+            s.make_ready(t, now)
+        elif op == A.OP_LEASE:
+            name = r.a0
+            h = r.a2 if r.a2 is not None else self.handle(pid, name)
+            px = k.lease(pid, h, name, r.a1)
+            if is_err(px):
+                return self._fail(t, px, now)
+            t.result = px
+            s.make_ready(t, now)
+        elif op in (A.OP_ALLOC, A.OP_READ, A.OP_WRITE, A.OP_FREE):
+            self._mem(t, r, op, now)
+        elif op == A.OP_CHECKPOINT:
+            st = r.a0 if r.a0 is not None else b""
+            if not isinstance(st, (bytes, bytearray)):
+                return self._fail(t, errors.EINVAL, now)
+            res = self.checkpoint(pid, st)
+            if is_err(res):
+                return self._fail(t, res, now)
+            t.result = res
+            s.make_ready(t, now)
+        elif op == A.OP_SPAWN:
+            res = self.spawn(r.a0, pid, self.handle(pid, "spawn"))
+            if is_err(res):
+                return self._fail(t, res, now)
+            t.result = res
+            s.make_ready(t, now)
+        elif op == A.OP_WAIT_INPUT:
+            if not t.console:
+                return self._fail(t, errors.ERIGHTS, now)
+            if self.input_ready or self.pf.wait_io(0):
+                self.input_ready = False
+                t.wait_until = 0
+                t.timed_out = False
+                t.result = True
+                s.make_ready(t, now)
+            else:
+                self._block(t, A.OP_WAIT_INPUT, r.a0, now, False)
+        elif op == A.OP_CON_READ:
+            if not t.console:
+                return self._fail(t, errors.ERIGHTS, now)
+            t.result = self.pf.console_read(r.a0 or 64)
+            s.make_ready(t, now)
+        elif op == A.OP_CON_WRITE:
+            if not t.console:
+                return self._fail(t, errors.ERIGHTS, now)
+            self.pf.console_write(r.a0)
+            r.clear()
+            s.make_ready(t, now)
+        elif op == A.OP_EXIT:
+            st = r.a0 if type(r.a0) is int else 0
+            self._exit(t, st, 0, now)
+        else:
+            self._fail(t, errors.EINVAL, now)
+
+    def _block(self, t, op, tmo, now, empty_result):
+        """Park t on op (timeout tmo ms, < 0 forever); after a timeout the
+        retried call returns `empty_result` (False) or throws ETIMEOUT."""
+        s = self.sched
+        if type(tmo) is not int:
+            tmo = -1
+        if tmo == 0 or (t.timed_out and tmo > 0):
+            t.timed_out = False
+            t.wait_until = 0
+            if empty_result is None:
+                return self._fail(t, errors.ETIMEOUT if tmo else errors.EEMPTY,
+                                  now)
+            t.result = empty_result
+            s.make_ready(t, now)
+            return
+        if tmo > 0:
+            if not t.pending and not t.wait_until:
+                t.wait_until = ticks_add(now, tmo)
+            left = ticks_diff(t.wait_until, now)
+            tmo = left if left > 0 else 0
+        t.pending = True
+        s.wait(t, op, tmo, now)
+
+    def _recv(self, t, r, now):
+        s = self.sched
+        if not s.ipc_allowed(t):
+            return self._mode_refusal(t, r.a0, now)
+        res = self.k.recv(t.pid, r.a0)
+        if res is errors.EEMPTY:
+            return self._block(t, A.OP_RECV, r.a1, now, None)
+        t.wait_until = 0
+        t.timed_out = False
+        if is_err(res):
+            return self._fail(t, res, now)
+        t.result = res
+        s.make_ready(t, now)
+
+    def _mode_refusal(self, t, h, now):
+        self.log.deny(kinds.IPC_DENIED, t.pid, 0, errors.EMODE.code, 0,
+                      h if type(h) is int else 0, 0, self.sched.mode)
+        return self._fail(t, errors.EMODE, now)
+
+    def _mem(self, t, r, op, now):
+        mem = self.k.mem
+        s = self.sched
+        pid = t.pid
+        if mem is None:
+            return self._fail(t, errors.ENOENT, now)
+        if op == A.OP_ALLOC:
+            res = mem.alloc(pid, r.a0)
+            if res is errors.EQUOTA:
+                s.throttle(t, S.Q_MEM, t.mem, t.mem_quota)
+            elif not is_err(res) and type(r.a0) is int:
+                t.mem += r.a0
+        elif op == A.OP_READ:
+            res = mem.read(pid, r.a0, r.a1, r.a2)
+        elif op == A.OP_WRITE:
+            res = mem.write(pid, r.a0, r.a1, r.a2)
+            r.clear()
+        else:
+            res = mem.free(pid, r.a0)
+        if is_err(res):
+            return self._fail(t, res, now)
+        t.result = res
+        s.make_ready(t, now)
+
+    # ---- ends and faults ------------------------------------------------------------
+    def _exit(self, t, status, code, now):
+        self.log.emit(kinds.AGENT_EXIT, 0, t.pid, status, code,
+                      ticks_diff(now, t.started))
+        self.sched.unheap(t)
+        t.state = S.T_DONE
+        t.coro = None
+
+    def _fault(self, t, exc, now):
+        t.coro = None  # drop the dead coroutine (and its heap) first
+        action = self.faults.agent_fault(t, exc)
+        code = F.error_code(exc)
+        exc = None
+        if action == F.F1:
+            self._begin(t, getattr(t.rvm, "restored", None))
+            if t.state == S.T_READY:
+                d = self.faults.policy.restart_delay(t.restarts - 1)
+                self.sched.sleep(t, ticks_add(now, d))
+        elif action == F.F2:
+            self.sched.unheap(t)
+            t.state = S.T_SUSPENDED
+            self.jobs.append((self._rebuild, t))
+            self.sched.set_mode(S.MODE_RECOVERY, F.F2)
+        else:
+            self.log.emit(kinds.AGENT_EXIT, 0, t.pid, 0xFF, code,
+                          ticks_diff(now, t.started))
+            self._own_transition = True
+            self.k.part_terminate(0, t.pid, 0, 0xFF)
+            self._own_transition = False
+            self._drop(t)
+
+    def _rebuild(self, t):
+        """F2 job: partition to Recovering, regions from the checkpoint,
+        module reloaded fresh from its bundle, back to Running."""
+        k = self.k
+        self._own_transition = True
+        k.part_recover(0, t.pid)
+        extra, code = self.faults.rebuild(t)
+        data = self.bundles.get(t.bundle)
+        p = B.parse(data) if data is not None else errors.ENOENT
+        r = errors.ENOENT if is_err(p) else self._exec(t, p, p.manifest)
+        k.part_start(0, t.pid)
+        self._own_transition = False
+        if is_err(r):
+            self.log.emit(kinds.FAULT_ESCALATE, 0, t.pid, F.F2, F.STOP,
+                          r.code, t.faults)
+            self._own_transition = True
+            k.part_terminate(0, t.pid, 0, 0xFF)
+            self._own_transition = False
+            self._drop(t)
+            return
+        self._begin(t, extra)
+
+    def _f3(self, pids):
+        bad = self.faults.scan_regions(pids)
+        for pid, rid in bad:
+            self.jobs.append((self._rollback, (pid, rid)))
+        if bad:
+            self.sched.set_mode(S.MODE_RECOVERY, F.F3)
+
+    def _rollback(self, arg):
+        pid, rid = arg
+        if not self.faults.rollback(pid, rid):
+            self.kernel_fault(errors.ECORRUPT.code)
+
+    def _run_job(self):
+        fn, arg = self.jobs.pop(0)
+        fn(arg)
+        if not self.jobs and self.sched.mode == S.MODE_RECOVERY:
+            self.sched.set_mode(S.MODE_FLOW)
+
+    # ---- epochs, invariants, F4 ----------------------------------------------------------
+    def _epoch(self, now):
+        k = self.k
+        s = self.sched
+        for t in s.tasks:
+            k.quota_reset(t.pid)
+        s.end_epoch(now)
+        self.epochs_run += 1
+        k.expire_leases()
+        mem = k.mem
+        if mem is not None:
+            try:
+                mem.tick(now)
+            except Exception:
+                pass
+        ve = self.faults.policy.verify_every
+        if mem is not None and ve and self.epochs_run % ve == 0:
+            self._f3([t.pid for t in s.tasks])
+        bad = self.check_invariants()
+        if bad:
+            self.kernel_fault(bad)
+
+    def check_invariants(self):
+        """0 when the kernel's own state is consistent, else an error code."""
+        s = self.sched
+        for i in range(s.nheap):
+            t = s.heap[i]
+            if t is None or t.hidx != i or t.state not in (S.T_SLEEP,
+                                                           S.T_WAIT):
+                return errors.ESTATE.code
+        for t in s.tasks:
+            if t.state == S.T_DONE:
+                continue
+            st = self.k.part_state(t.pid)
+            if is_err(st) or st == _ST_TERMINATED:
+                return errors.ESTATE.code
+        if self.log.next_seq < self._seen_seq:
+            return errors.ECORRUPT.code
+        self._seen_seq = self.log.next_seq
+        return 0
+
+    def kernel_fault(self, code):
+        """F4: seal and reset (exits with hal.EXIT_F4 on hosted runtimes)."""
+        self.running = False
+        self.stop_reason = 2
+        from .hal import EXIT_F4
+        self.exit_code = EXIT_F4
+        return self.faults.kernel_fault(code)
+
+    def _f4_final(self, code):
+        self._shutdown_records(2)
+
+    # ---- idle and console --------------------------------------------------------------------
+    def _idle(self, now):
+        s = self.sched
+        tmo = s.next_timeout(now)
+        if s.e_switches:  # close this epoch on time
+            d = ticks_diff(ticks_add(s.epoch_start, s.epoch_ms), now)
+            if d < tmo:
+                tmo = d if d > 0 else 0
+        self.service()
+        self.idle_waits += 1
+        if self.pf.wait_io(tmo):
+            self._input(self.pf.ticks_ms())
+
+    def _input(self, now):
+        self.input_ready = True
+        self.sched.wake_waiters(A.OP_WAIT_INPUT, now)
+
+    def _poll_console(self, now):
+        if ticks_diff(now, self._last_poll) < _INPUT_POLL_MS:
+            return
+        self._last_poll = now
+        if self.pf.wait_io(0):
+            self._input(now)
+
+    def service(self):
+        """Flush point outside the switch path: region deltas, then the log
+        (link, due seal, persist)."""
+        log = self.log
+        if log.next_seq != self._serviced:
+            mem = self.k.mem
+            if mem is not None:
+                mem.flush()
+            log.service()
+            self._serviced = log.next_seq
+
+    def run(self, max_steps=None, max_ms=None, max_epochs=None):
+        """Run until stop() / a reboot request / a limit. Returns the stop
+        reason (0 request, 1 limit, 2 F4, 3 operator reboot)."""
+        self.running = True
+        pf = self.pf
+        t0 = pf.ticks_ms()
+        n = 0
+        try:
+            while self.running:
+                try:
+                    ran = self.step()
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception:
+                    self.kernel_fault(errors.ESTATE.code)
+                    break
+                n += 1
+                if not ran or n % 8 == 0:
+                    self.service()
+                ctl = self.control
+                if ctl is not None and ctl.reboot_requested:
+                    self.stop(3)
+                    break
+                if max_steps is not None and n >= max_steps:
+                    self.stop(1)
+                elif max_ms is not None and \
+                        ticks_diff(pf.ticks_ms(), t0) >= max_ms:
+                    self.stop(1)
+                elif max_epochs is not None and \
+                        self.sched.epoch >= max_epochs:
+                    self.stop(1)
+        finally:
+            self.service()
+        return self.stop_reason
+
+    def stop(self, reason=0):
+        self.running = False
+        self.stop_reason = reason
+
+    def _shutdown_records(self, reason):
+        log = self.log
+        log.emit(kinds.SHUTDOWN, 0, 0, reason,
+                 ticks_diff(self.pf.ticks_ms(), self.booted_ms),
+                 log.next_seq)
+        log.seal()
+        mem = self.k.mem
+        if mem is not None:
+            try:
+                mem.flush()
+            except Exception:
+                pass
+        log.flush()
+
+    def shutdown(self, reason=None):
+        """Witness SHUTDOWN, seal and flush the log, close the store,
+        uninstall the import gate."""
+        if reason is None:
+            reason = self.stop_reason
+        self._shutdown_records(reason)
+        if self.log.store is not None:
+            self.log.store.close()
+        self.gate.uninstall()
