@@ -30,7 +30,6 @@ import struct
 from .compat import const, ticks_diff
 from . import errors
 from . import kinds
-from . import merkle
 from .captable import MAX_DEPTH, F_EXPIRES, R_GRANT, R_GRANT_ONCE
 from .partition import ST_RUNNING
 
@@ -60,7 +59,6 @@ P3_HMAC = const(3)
 P3_INCLUSION = const(4)
 P3_ED25519 = const(5)
 
-_ROOTS_MAX = const(8)
 _NONCE_MAX = const(0x3FFFFFFF)
 
 _EBADHANDLE = errors.EBADHANDLE
@@ -73,10 +71,6 @@ _EOWNER = errors.EOWNER
 _EEXPIRED = errors.EEXPIRED
 _ENONCE = errors.ENONCE
 _EQUOTA = errors.EQUOTA
-_EPROOF = errors.EPROOF
-_ESIG = errors.ESIG
-_EINVAL = errors.EINVAL
-_ENOTSUP = errors.ENOTSUP
 
 
 def h32(data):
@@ -216,111 +210,14 @@ class ProofGate:
             return errors.EBOUNDS
         return 0
 
-    # ---- P3 ----------------------------------------------------------------
+    # ---- P3 (rvm_mp/proof3.py, loaded on first use) -------------------------
     def p3(self, pid, op, target, proofs):
         """Check every proof; 0 or the first failure (each witnessed)."""
-        if not proofs:
-            self.k.log.deny(kinds.PROOF_P3, pid, target, _EPROOF.code, 3,
-                            0, 0, op)
-            return _EPROOF
-        for pr in proofs:
-            kind, r, inp = self._one(pr)
-            if r:
-                self.k.log.deny(kinds.PROOF_P3, pid, target, r.code, 3,
-                                kind, h32(inp), op)
-                return r
-            self.k.log.emit(kinds.PROOF_P3, pid, target, kind, 0, h32(inp),
-                            op, 3 << kinds.TIER_SHIFT)
-        return 0
+        from .proof3 import p3
+        return p3(self, pid, op, target, proofs)
 
-    def _one(self, pr):
-        """(kind, 0 or error, bytes that identify the proof input)."""
-        try:
-            kind = pr[0]
-            if kind == P3_PREIMAGE:
-                digest, data = pr[1], pr[2]
-                ok = len(digest) == 32 and \
-                    hashlib.sha256(bytes(data)).digest() == bytes(digest)
-                return kind, (0 if ok else _EPROOF), data
-            if kind == P3_LINKAGE:
-                return kind, self._linkage(pr[1], pr[2]), pr[2]
-            if kind == P3_HMAC:
-                return kind, self._hmac(pr[1], pr[2]), pr[1]
-            if kind == P3_INCLUSION:
-                return kind, self._inclusion(pr[1], pr[2], pr[3], pr[4],
-                                             pr[5]), pr[1]
-            if kind == P3_ED25519:
-                return kind, self._ed25519(pr[1], pr[2], pr[3]), pr[2]
-            return 0, _EINVAL, b""
-        except (IndexError, TypeError, ValueError, AttributeError):
-            return 0, _EINVAL, b""
-
-    def _linkage(self, seq, rec):
-        """rec is the live log's record `seq` and chains from its anchor."""
-        from .witness import chain_link
-        log = self.k.log
-        if len(rec) != 64 or type(seq) is not int:
-            return _EPROOF
-        live = log.record(seq)
-        anchor = log.anchor_for(seq)
-        if live is None or anchor is None:
-            return _EPROOF
-        rec = bytes(rec)
-        if rec != live or chain_link(anchor, rec) != rec[32:64]:
-            return _EPROOF
-        return 0
-
-    def _hmac(self, msg, mac):
-        from .hmac256 import Hmac256, ct_equal
-        key = self.k.device_key
-        if not key:
-            return _ENOTSUP
-        if len(mac) != 32 or not ct_equal(Hmac256(key).mac(bytes(msg)),
-                                          bytes(mac)):
-            return _ESIG
-        return 0
-
-    def _ed25519(self, pub, msg, sig):
-        from . import ed25519
-        if not ed25519.available():
-            return _ENOTSUP
-        pub = bytes(pub)
-        if pub not in [bytes(x) for x in self.k.trusted_ed25519]:
-            return _ESIG
-        return 0 if ed25519.verify(pub, msg, sig) else _ESIG
-
-    def _inclusion(self, rec, seq, lo, hi, path):
-        root = self.roots.get((lo, hi))
-        if root is None or len(rec) != 64 or not lo <= seq < hi:
-            return _EPROOF
-        if struct.unpack_from("<I", bytes(rec), 0)[0] != seq & 0xFFFFFFFF:
-            return _EPROOF
-        if not merkle.verify_inclusion(bytes(rec), seq - lo, hi - lo, path,
-                                       root):
-            return _EPROOF
-        return 0
-
-    # ---- sealed-range roots ------------------------------------------------
     def commit_root(self, lo, hi):
         """Root of witness records [lo, hi) (which must be sealed); kept in a
         bounded cache for later inclusion proofs and witnessed."""
-        log = self.k.log
-        if (type(lo) is not int or type(hi) is not int or lo < 0 or hi <= lo
-                or hi - 1 > log.last_seal_seq or log.record(lo) is None):
-            log.deny(kinds.MERKLE_ROOT, 0, 0, _EINVAL.code, 3,
-                     lo if type(lo) is int else 0, 0, 0)
-            return _EINVAL
-        for s in range(lo, hi):
-            if log.record(s) is None:
-                log.deny(kinds.MERKLE_ROOT, 0, 0, _EPROOF.code, 3, lo, 0, 0)
-                return _EPROOF
-        root = merkle.root(lambda i: log.record(lo + i), hi - lo)
-        key = (lo, hi)
-        if key not in self.roots:
-            self._root_order.append(key)
-            if len(self._root_order) > _ROOTS_MAX:
-                self.roots.pop(self._root_order.pop(0), None)
-        self.roots[key] = root
-        log.emit(kinds.MERKLE_ROOT, 0, 0, lo, hi,
-                 struct.unpack("<I", root[0:4])[0], log.last_seal_seq)
-        return root
+        from .proof3 import commit_root
+        return commit_root(self, lo, hi)
