@@ -282,7 +282,9 @@ class Control:
             return res
         self.log.emit(kinds.OP_COMMAND, self.pid, target, code, arg, seq, dig)
         self._reply(framed, seq, res)
-        if self.reboot_requested:
+        if self.reboot_requested and self.runtime is None:
+            # with a runtime, its loop sees reboot_requested, stops, shuts
+            # down (SHUTDOWN, seal, flush) and resets; alone, we do it here
             self._do_reboot()
         return res
 

@@ -18,6 +18,10 @@ COMMANDS = [
     "ps",
     "console",
     "pull",
+    "build",
+    "flash",
+    "keys",
+    "bundle",
 ]
 
 

@@ -1,0 +1,24 @@
+"""rvm build --board NAME [-o DIR]"""
+import sys
+
+from . import build as B
+
+
+def register(sub):
+    p = sub.add_parser("build", help="compile the kernel for a board (mpy-cross)",
+                       description="Compile rvm_mp/ with mpy-cross for the board "
+                       "profile's arch into DIR/NAME/ (default dist/NAME/), with "
+                       "the profile as board.json.")
+    p.add_argument("--board", required=True)
+    p.add_argument("-o", "--out", default="dist")
+    p.set_defaults(func=run)
+
+
+def run(args, transport=None):
+    rep = B.build(args.board, args.out,
+                  log=lambda m: print("rvm build: " + m, file=sys.stderr))
+    print("built %s: %d modules for %s (%d bytes) -> %s/%s%s" % (
+        args.board, len(rep["files"]), rep["arch"] or "CPython (sources)",
+        rep["total_bytes"], args.out, args.board,
+        "; skipped %d" % len(rep["skipped"]) if rep["skipped"] else ""))
+    return 0
