@@ -252,6 +252,7 @@ class Runtime:
         if fn is None or not callable(fn):
             return errors.EINVAL
         t.main = fn
+        t.globals = g
         return None
 
     def _exec_mpy(self, t, p, g):

@@ -141,6 +141,7 @@ class Task:
         self.console = False    # may use the console requests
         self.pending = False    # a blocked request is retried when ready
         self.wait_until = 0     # absolute end of a timed wait
+        self.globals = None     # the agent module's globals (debug, tests)
 
 
 class Scheduler:
