@@ -74,7 +74,7 @@ class CapTable:
         self.parent = array("h", [-1] * n)  # -1: root minted by the kernel
         self.serial = array("i", [0] * n)
         self.pser = array("i", [0] * n)     # serial of the parent at derive
-        self.expiry = array("i", [0] * n)
+        self.expiry = [0] * n               # ticks_ms (the unix port's are 62-bit)
         self._mark = bytearray(n)           # scratch for subtree walks
         self._free = array("h", range(n - 1, -1, -1))
         self._nfree = n

@@ -36,7 +36,7 @@ class LeaseTable:
         self.n = n
         self.holder = array("H", [0] * n)     # 0 = free
         self.lid = array("i", [0] * n)
-        self.expiry = array("i", [0] * n)
+        self.expiry = [0] * n                 # ticks_ms (62-bit on the unix port)
         self.rights = bytearray(n)
         self.cap = array("h", [-1] * n)       # pool index of the granting cap
         self.cap_ser = array("i", [0] * n)

@@ -10,7 +10,7 @@
 # themselves take. P3 proofs are tested through the kernel in test_attacks.
 import kt
 from rvm_mp import errors, kinds
-from rvm_mp.compat import micropython, mem_alloc, collect
+from rvm_mp.compat import micropython, mem_alloc, collect, ticks_add
 from rvm_mp.witness import WitnessLog, unpack
 from rvm_mp.captable import (CapTable, R_READ, R_WRITE, R_GRANT,
                              OT_CHANNEL, OT_DEVICE)
@@ -183,10 +183,12 @@ def test_quota_and_time_window():
     h.t += 50
     assert g.p2(2, cc, OP_RECV) is errors.EEXPIRED
     # ticks wrap: a window across the wrap still works
-    h.t = (1 << 29) - 10
-    hc, cc = h.caps.child(ci, 2, R_READ, (h.t + 40) & ((1 << 30) - 1), True)
-    h.t = (h.t + 20) & ((1 << 30) - 1)
+    h.t = ticks_add(0, -10)
+    hc, cc = h.caps.child(ci, 2, R_READ, ticks_add(h.t, 40), True)
+    h.t = ticks_add(h.t, 20)
     assert g.p2(2, cc, OP_RECV) == 0
+    h.t = ticks_add(h.t, 20)
+    assert g.p2(2, cc, OP_RECV) is errors.EEXPIRED
 
 
 def test_bounds():
