@@ -22,6 +22,7 @@ COMMANDS = [
     "flash",
     "keys",
     "bundle",
+    "audit",
 ]
 
 
