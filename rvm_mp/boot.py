@@ -97,21 +97,30 @@ def module_files(root):
     return out
 
 
-def measure_modules(root, buf=None):
-    """[SHA-256(relpath + 0x00 + file bytes)] for the kernel modules."""
+def measure_modules(root, buf=None, fold=None):
+    """[SHA-256(relpath + 0x00 + file bytes)] for the kernel modules; with
+    `fold` (a digest), returns (fold extended by each, count) instead, so
+    boot keeps 32 bytes rather than a list."""
     buf = buf or bytearray(_CHUNK)
     mv = memoryview(buf)
     out = []
+    n = 0
     for rel in module_files(root):
         h = hashlib.sha256(rel.encode())
         h.update(b"\x00")
         with open(root + "/" + rel, "rb") as f:
             while True:
-                n = f.readinto(buf)
-                if not n:
+                k = f.readinto(buf)
+                if not k:
                     break
-                h.update(mv[0:n])
-        out.append(h.digest())
+                h.update(mv[0:k])
+        n += 1
+        if fold is not None:
+            fold = extend(fold, h.digest())
+        else:
+            out.append(h.digest())
+    if fold is not None:
+        return fold, n
     return out
 
 
@@ -125,10 +134,15 @@ def kernel_dir():
     return f[:i] if i >= 0 else "."
 
 
-def attest(module_hashes, profile_hash, bundle_hashes):
-    d = hashlib.sha256(b"RVMA-v1").digest()
-    for m in module_hashes:
-        d = extend(d, m)
+D0 = b"RVMA-v1"
+
+
+def attest(module_hashes, profile_hash, bundle_hashes, d=None):
+    """The attestation digest from its parts (`d`: modules already folded)."""
+    if d is None:
+        d = hashlib.sha256(D0).digest()
+        for m in module_hashes:
+            d = extend(d, m)
     d = extend(d, profile_hash)
     for b in bundle_hashes:
         d = extend(d, b)
@@ -246,9 +260,12 @@ class Boot:
         except ImportError:
             k.mem = None
         root = self.module_root or kernel_dir()
-        mods = measure_modules(root) if root else [hashlib.sha256(
-            b"frozen").digest()]
-        self.module_count = len(mods)
+        d0 = hashlib.sha256(D0).digest()
+        if root:
+            dmods, self.module_count = measure_modules(root, fold=d0)
+        else:  # frozen into the firmware: the firmware image is the measure
+            dmods, self.module_count = extend(d0, hashlib.sha256(
+                b"frozen").digest()), 1
         t = self._phase(t)
         self._emit_phase(4)
         # 5 partitions: runtime, control partition first
@@ -267,7 +284,7 @@ class Boot:
         self._emit_phase(6)
         # 7 scheduler start + attestation
         rt.sched.start(pf.ticks_ms())
-        self.digest = attest(mods, prof_hash, rt.measured)
+        self.digest = attest(None, prof_hash, rt.measured, dmods)
         a, b, c, d = struct.unpack("<IIII", self.digest[0:16])
         log.emit(kinds.BOOT_ATTEST, 0, 0, a, b, c, d)
         self._phase(t)
@@ -304,6 +321,7 @@ class Boot:
         path = spec.get("bundle") or "agents/%s.rvmb" % name
         if not path.startswith("/"):
             path = self.fs + "/" + path
+        self.runtime.bundle_paths[name] = path
         try:
             with open(path, "rb") as f:
                 return f.read()
@@ -319,9 +337,10 @@ class Boot:
             if not name:
                 continue
             if spec.get("autostart", True) is False:
-                data = self._bundle(name, spec)
-                if data is not None:
-                    rt.add_bundle(name, data)
+                if self.bundles is not None and name in self.bundles:
+                    rt.add_bundle(name, self.bundles[name])
+                else:
+                    self._bundle(name, spec)  # path noted for spawn
                 continue
             data = self._bundle(name, spec)
             if data is None:
@@ -329,7 +348,9 @@ class Boot:
                               0, _h32(name), 0, 0)
                 r = errors.ENOENT
             else:
-                r = rt.load(data, spec, 0, 0, name)
+                keep = self.bundles is not None and name in self.bundles
+                r = rt.load(data, spec, 0, 0, name, keep=keep)
+                data = None
             self.started.append((name, r))
             if is_err(r):
                 first_err = first_err or r.code

@@ -102,6 +102,7 @@ class Runtime:
         self.gate.install()
         self.handles = {}        # pid -> {name: handle}
         self.bundles = {}        # bundle name -> bytes (spawn, F2 reload)
+        self.bundle_paths = {}   # bundle name -> file (read again on demand)
         self.measured = []       # SHA-256 of every bundle loaded (attestation)
         self.jobs = []           # Recovery work: (fn, arg)
         self.running = False
@@ -139,7 +140,8 @@ class Runtime:
     def add_bundle(self, name, data):
         self.bundles[name] = data
 
-    def load(self, data, spec=None, caller=0, handle=0, name=None):
+    def load(self, data, spec=None, caller=0, handle=0, name=None,
+             keep=True):
         """Verify a bundle (P3 through the proof gate) and start its agent
         in a new partition. pid or RvmError; nothing of the bundle's code runs
         unless every check passed."""
@@ -153,7 +155,7 @@ class Runtime:
             return self._reject(caller, data, e, kid)
         man = p.manifest
         name = name or spec.get("name") or man["name"]
-        if name not in self.bundles:
+        if keep and name not in self.bundles and name not in self.bundle_paths:
             self.bundles[name] = data
         self.measured.append(p.digest())
         return self._start(name, man, p, spec, caller, handle, kid)
@@ -349,16 +351,29 @@ class Runtime:
         return t
 
     # ---- services for the control console ---------------------------------------
+    def bundle_data(self, name):
+        """Bytes of bundle `name`: held in RAM (tests, rvm.spawn of a bundle
+        added at run time) or read again from the board's fs."""
+        data = self.bundles.get(name)
+        if data is not None:
+            return data
+        path = self.bundle_paths.get(name)
+        if path is None and self.fs is not None:
+            path = "%s/agents/%s.rvmb" % (self.fs, name)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
     def spawn(self, name, caller=0, handle=0):
         """Start agent `name` from a bundle the board holds (in RAM since
         boot, or agents/NAME.rvmb on the board's fs). pid or error."""
-        data = self.bundles.get(name)
-        if data is None and self.fs is not None:
-            try:
-                with open("%s/agents/%s.rvmb" % (self.fs, name), "rb") as f:
-                    data = f.read()
-            except OSError:
-                data = None
+        if type(name) is not str:
+            return errors.EINVAL
+        data = self.bundle_data(name)
         if data is None:
             self.log.deny(kinds.BUNDLE_REJECT, caller, 0, errors.ENOENT.code,
                           0, _h32(name), 0, 0)
@@ -369,7 +384,7 @@ class Runtime:
                 spec = a
         spec = dict(spec)
         spec.pop("pid", None)
-        return self.load(data, spec, caller, handle, name)
+        return self.load(data, spec, caller, handle, name, keep=False)
 
     def task_info(self, pid):
         t = self.sched.task(pid)
@@ -686,7 +701,7 @@ class Runtime:
         self._own_transition = True
         k.part_recover(0, t.pid)
         extra, code = self.faults.rebuild(t)
-        data = self.bundles.get(t.bundle)
+        data = self.bundle_data(t.bundle)
         p = B.parse(data) if data is not None else errors.ENOENT
         r = errors.ENOENT if is_err(p) else self._exec(t, p, p.manifest)
         k.part_start(0, t.pid)
@@ -864,6 +879,9 @@ class Runtime:
         uninstall the import gate."""
         if reason is None:
             reason = self.stop_reason
+        for t in list(self.sched.tasks):
+            if t.coro is not None:  # end each agent (its finally blocks gated)
+                self._drop(t)
         self._shutdown_records(reason)
         if self.log.store is not None:
             self.log.store.close()
