@@ -9,8 +9,10 @@
 #    1    CHAN  3   R W     1     0     18     1      1    0     -
 #    2    CHAN  3   R       2     1     19     2      0    0     -     <- granted to pid 2
 #
-#   per-partition table (pid -> Slots): slot -> pool index (-1 free), gen
-#   handle = gen << 8 | slot      gen 1..255 (bumped when the slot is freed)
+#   per-partition table (pid -> array of slots): slot = gen << 16 | (idx + 1)
+#   (idx + 1 == 0: free slot)     handle = gen << 8 | slot
+#   gen 1..255, bumped when the slot is freed, so an old handle goes stale
+#   key[idx] = otype << 16 | oid  (P1 compares one int for type and object)
 #
 #       root (parent -1, minted by the kernel)
 #        +-- child (derive: same table, rights subset, depth + 1)
@@ -50,15 +52,6 @@ F_HUSK = const(2)     # consumed GRANT_ONCE source kept for the chain
 _SER_MASK = const(0x3FFFFFFF)
 
 
-class Slots:
-    """One partition's handle table: slot -> pool index, slot generation."""
-
-    def __init__(self, n):
-        self.idx = array("h", [-1] * n)
-        self.gen = bytearray(b"\x01" * n)
-        self.used = 0
-
-
 class CapTable:
     def __init__(self, pool_size, per_partition):
         n = pool_size
@@ -79,19 +72,21 @@ class CapTable:
         self._free = array("h", range(n - 1, -1, -1))
         self._nfree = n
         self._ser = 0
-        self.tables = {}                    # pid -> Slots
+        self.key = array("i", [0] * n)      # otype << 16 | oid
+        self.tables = {}                    # pid -> array("i") of slots
+        self.used = {}                      # pid -> slots in use
 
     # ---- tables --------------------------------------------------------
     def open(self, pid):
         """Give partition `pid` an empty handle table."""
-        t = Slots(self.per)
+        t = array("i", [1 << 16] * self.per)
         self.tables[pid] = t
+        self.used[pid] = 0
         return t
 
     def handle_of(self, ci):
-        t = self.tables.get(self.holder[ci])
         s = self.hslot[ci]
-        return (t.gen[s] << 8) | s
+        return ((self.tables[self.holder[ci]][s] >> 16) << 8) | s
 
     def resolve(self, pid, handle):
         """(pool index, 0) or (-1, errcode) for handle in pid's table.
@@ -104,36 +99,48 @@ class CapTable:
         s = handle & 0xFF
         if s >= self.per:
             return -1, 1
-        if t.gen[s] != handle >> 8:
+        v = t[s]
+        if v >> 16 != handle >> 8:
             return -1, 2
-        ci = t.idx[s]
+        ci = (v & 0xFFFF) - 1
         if ci < 0:
             return -1, 1
         return ci, 0
 
     # ---- allocation ----------------------------------------------------
-    def _alloc(self, pid):
-        """Pool index + slot for a new entry held by pid, or (-1, code)."""
+    def _slot(self, pid):
+        """A free slot in pid's table, or (-1, code)."""
         t = self.tables.get(pid)
         if t is None:
             return -1, 8
-        if t.used >= self.per or self._nfree == 0:
+        if self.used[pid] >= self.per or self._nfree == 0:
             return -1, 19  # ENOMEM
         s = 0
-        idx = t.idx
-        while idx[s] >= 0:
+        while t[s] & 0xFFFF:
             s += 1
-        self._nfree -= 1
-        ci = self._free[self._nfree]
-        idx[s] = ci
-        t.used += 1
+        return s, 0
+
+    def _put(self, pid, s, ci):
+        t = self.tables[pid]
+        t[s] = (t[s] & ~0xFFFF) | (ci + 1)
+        self.used[pid] += 1
         self.holder[ci] = pid
         self.hslot[ci] = s
+
+    def _alloc(self, pid):
+        """Pool index + slot for a new entry held by pid, or (-1, code)."""
+        s, code = self._slot(pid)
+        if s < 0:
+            return -1, code
+        self._nfree -= 1
+        ci = self._free[self._nfree]
+        self._put(pid, s, ci)
         return ci, 0
 
     def _fill(self, ci, otype, oid, rights, depth, parent, flags, expiry):
         self.otype[ci] = otype
         self.oid[ci] = oid
+        self.key[ci] = (otype << 16) | oid
         self.rights[ci] = rights
         self.depth[ci] = depth
         self.parent[ci] = parent
@@ -145,19 +152,21 @@ class CapTable:
 
     def _unslot(self, ci):
         """Take entry ci out of its holder's table (its handle goes stale)."""
-        t = self.tables.get(self.holder[ci])
+        pid = self.holder[ci]
+        t = self.tables.get(pid)
         if t is None or self.flags[ci] & F_HUSK:
             return
         s = self.hslot[ci]
-        if t.idx[s] == ci:
-            t.idx[s] = -1
-            g = t.gen[s] + 1
-            t.gen[s] = g if g < 256 else 1
-            t.used -= 1
+        v = t[s]
+        if (v & 0xFFFF) == ci + 1:
+            g = (v >> 16) + 1
+            t[s] = (g if g < 256 else 1) << 16
+            self.used[pid] -= 1
 
     def _release(self, ci):
         self._unslot(ci)
         self.otype[ci] = 0
+        self.key[ci] = 0
         self.rights[ci] = 0
         self.flags[ci] = 0
         self.parent[ci] = -1
@@ -268,22 +277,19 @@ class CapTable:
         t = self.tables.get(to_pid)
         if t is None:
             return -1, 8
-        if t.used >= self.per:
+        if self.used[to_pid] >= self.per:
             return -1, 19
         s = 0
-        while t.idx[s] >= 0:
+        while t[s] & 0xFFFF:
             s += 1
         self._unslot(ci)
-        t.idx[s] = ci
-        t.used += 1
-        self.holder[ci] = to_pid
-        self.hslot[ci] = s
-        return (t.gen[s] << 8) | s, 0
+        self._put(to_pid, s, ci)
+        return self.handle_of(ci), 0
 
     def close(self, pid):
         """Drop pid's table (after drop_where(pid) freed its entries)."""
-        t = self.tables.pop(pid, None)
-        return t is not None
+        self.used.pop(pid, None)
+        return self.tables.pop(pid, None) is not None
 
     # ---- reading -------------------------------------------------------
     def entries(self, pid):
@@ -293,9 +299,9 @@ class CapTable:
         if t is None:
             return out
         for s in range(self.per):
-            ci = t.idx[s]
+            ci = (t[s] & 0xFFFF) - 1
             if ci >= 0:
-                out.append(((t.gen[s] << 8) | s, self.otype[ci],
+                out.append((((t[s] >> 16) << 8) | s, self.otype[ci],
                             self.oid[ci], self.rights[ci], self.depth[ci]))
         return out
 
@@ -309,7 +315,5 @@ class CapTable:
                  bytes(self.flags), bytes(self.hslot), bytes(self.oid),
                  bytes(self.holder), bytes(self.parent), bytes(self.serial)]
         for pid in sorted(self.tables):
-            t = self.tables[pid]
-            parts.append(bytes(t.idx))
-            parts.append(bytes(t.gen))
+            parts.append(bytes(self.tables[pid]))
         return b"".join(parts)

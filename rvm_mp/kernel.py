@@ -149,7 +149,7 @@ class Kernel:
         if self.parts.live >= self.parts.max_live:
             return self._deny(kinds.PART_DENIED, caller, pid, errors.ENOMEM,
                               tier, ST_CREATED, 0, OP_SPAWN)
-        if caller and self.caps.tables[caller].used >= self.caps.per:
+        if caller and self.caps.used[caller] >= self.caps.per:
             return self._deny(kinds.PART_DENIED, caller, pid, errors.ENOMEM,
                               tier, ST_CREATED, 0, OP_SPAWN)
         p = Partition(pid, caller, name, mem_quota, cpu_quota, msg_quota)
@@ -380,7 +380,7 @@ class Kernel:
             e = errors.ENOENT if tp is None else errors.ESTATE
             g.refuse(caller, oid, e, 2, handle, rights, OP_GRANT)
             return e
-        if t.used >= caps.per or caps._nfree == 0:
+        if caps.used[to_pid] >= caps.per or caps._nfree == 0:
             g.refuse(caller, oid, errors.ENOMEM, 2, handle, rights, OP_GRANT)
             return errors.ENOMEM
         if nonce >= 0:
@@ -432,7 +432,7 @@ class Kernel:
         who = caps.holder[ci]
         n = caps.delete(ci)
         t = caps.tables.get(who)
-        gen = t.gen[handle & 0xFF] if t is not None else 0
+        gen = t[handle & 0xFF] >> 16 if t is not None else 0
         self.log.emit(kinds.CAP_REVOKE, caller, who, handle, gen, n, oid)
         return n
 
@@ -494,7 +494,7 @@ class Kernel:
         if type(depth) is not int or depth < 0 or depth > ch_limit:
             return self._deny(kinds.IPC_DENIED, caller, 0, errors.EINVAL, 0,
                               0, 0, OP_CHAN_CREATE)
-        if self.caps.tables[caller].used >= self.caps.per:
+        if self.caps.used[caller] >= self.caps.per:
             return self._deny(kinds.IPC_DENIED, caller, 0, errors.ENOMEM, 0,
                               0, 0, OP_CHAN_CREATE)
         ch = self.ipc.create(caller, depth or ch_limit)

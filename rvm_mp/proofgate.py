@@ -73,6 +73,9 @@ _ENONCE = errors.ENONCE
 _EQUOTA = errors.EQUOTA
 
 
+_INT = int
+
+
 def h32(data):
     """First 4 bytes of SHA-256(data) as a little-endian u32."""
     return struct.unpack("<I", hashlib.sha256(bytes(data)).digest()[0:4])[0]
@@ -83,30 +86,42 @@ class ProofGate:
         self.k = kernel
         self.caps = kernel.caps
         self.parts = kernel.parts.parts
+        # P1 reads these directly (one attribute lookup each)
+        self._tables = kernel.caps.tables
+        self._per = kernel.caps.per
+        self._key = kernel.caps.key
+        self._rights = kernel.caps.rights
         self.roots = {}       # (lo, hi) -> 32-byte root of a sealed range
         self._root_order = []
         self.stats_denied = 0
 
     # ---- P1: no allocation ---------------------------------------------
     def p1(self, pid, handle, otype, oid, rights):
-        """Pool index of the capability, or an RvmError."""
-        caps = self.caps
-        t = caps.tables.get(pid)
+        """Pool index of the capability, or an RvmError. oid -1: any object
+        of type otype; otype 0 (with oid -1): any capability. Replaced at
+        import by the native-emitter copy in gate_native.py when the port
+        has one (same code, same vectors in test_proofgate)."""
+        t = self._tables.get(pid)
         if t is None:
             return _ESTATE
-        if type(handle) is not int or handle < 256 or handle > 0xFFFF:
+        if handle.__class__ is not _INT or handle < 256 or handle > 0xFFFF:
             return _EBADHANDLE
         s = handle & 0xFF
-        if s >= caps.per:
+        if s >= self._per:
             return _EBADHANDLE
-        if t.gen[s] != handle >> 8:
+        v = t[s]
+        if v >> 16 != handle >> 8:
             return _ESTALE
-        ci = t.idx[s]
+        ci = (v & 0xFFFF) - 1
         if ci < 0:
             return _EBADHANDLE
-        if (otype and caps.otype[ci] != otype) or (oid >= 0 and caps.oid[ci] != oid):
+        k = self._key[ci]
+        if oid >= 0:
+            if k != (otype << 16) | oid:
+                return _EWRONGOBJ
+        elif otype and k >> 16 != otype:
             return _EWRONGOBJ
-        if rights & ~caps.rights[ci]:
+        if rights & ~self._rights[ci]:
             return _ERIGHTS
         return ci
 
@@ -221,3 +236,13 @@ class ProofGate:
         bounded cache for later inclusion proofs and witnessed."""
         from .proof3 import commit_root
         return commit_root(self, lo, hi)
+
+
+# P1 on the native emitter when the port has one (gate_native.py); the
+# portable method stays reachable for tests as p1_portable.
+p1_portable = ProofGate.p1
+try:
+    from .gate_native import p1 as _p1_native
+    ProofGate.p1 = _p1_native
+except (ImportError, SyntaxError):  # port without the native emitter
+    _p1_native = None

@@ -9,7 +9,7 @@
 # costs no heap); test_seed_tables_fit measures the heap the Seed tables
 # themselves take. P3 proofs are tested through the kernel in test_attacks.
 import kt
-from rvm_mp import errors, kinds
+from rvm_mp import errors, kinds, proofgate
 from rvm_mp.compat import micropython, mem_alloc, collect, ticks_add
 from rvm_mp.witness import WitnessLog, unpack
 from rvm_mp.captable import (CapTable, R_READ, R_WRITE, R_GRANT,
@@ -59,21 +59,45 @@ def _last(h):
     return unpack(h.log.record(h.log.next_seq - 1))
 
 
+def _p1_impls():
+    """Every P1 implementation this port has: the portable method and, when
+    the native emitter exists, gate_native.p1 (installed as ProofGate.p1)."""
+    impls = [proofgate.p1_portable]
+    if proofgate._p1_native is not None:
+        impls.append(proofgate._p1_native)
+    return impls
+
+
 def test_p1_refusal_codes():
-    h, g, root, ci = _setup()
-    assert g.p1(1, root, OT_CHANNEL, 4, R_READ) == ci
-    assert g.p1(1, root, OT_CHANNEL, -1, R_READ | R_WRITE) == ci
-    assert g.p1(1, "256", OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
-    assert g.p1(1, 255, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
-    assert g.p1(1, 0x10000, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
-    assert g.p1(1, (1 << 8) | _PER, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
-    assert g.p1(1, (1 << 8) | 3, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
-    assert g.p1(1, (2 << 8) | 0, OT_CHANNEL, 4, R_READ) is errors.ESTALE
-    assert g.p1(1, root, OT_DEVICE, 4, R_READ) is errors.EWRONGOBJ
-    assert g.p1(1, root, OT_CHANNEL, 5, R_READ) is errors.EWRONGOBJ
-    assert g.p1(1, root, OT_CHANNEL, 4, 16) is errors.ERIGHTS
-    assert g.p1(2, root, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
-    assert g.p1(3, root, OT_CHANNEL, 4, R_READ) is errors.ESTATE
+    if kt.IS_MP:
+        assert len(_p1_impls()) == 2   # the unix port has the native emitter
+    for p1 in _p1_impls():
+        h, g, root, ci = _setup()
+        assert p1(g, 1, root, OT_CHANNEL, 4, R_READ) == ci
+        assert p1(g, 1, root, OT_CHANNEL, -1, R_READ | R_WRITE) == ci
+        assert p1(g, 1, root, 0, -1, R_READ) == ci
+        assert p1(g, 1, "256", OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, True, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, 255, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, -300, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, 0x10000, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, 1 << 70, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, (1 << 8) | _PER, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, (1 << 8) | 3, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 1, (2 << 8) | 0, OT_CHANNEL, 4, R_READ) is errors.ESTALE
+        assert p1(g, 1, root, OT_DEVICE, 4, R_READ) is errors.EWRONGOBJ
+        assert p1(g, 1, root, OT_DEVICE, -1, R_READ) is errors.EWRONGOBJ
+        assert p1(g, 1, root, OT_CHANNEL, 5, R_READ) is errors.EWRONGOBJ
+        assert p1(g, 1, root, OT_CHANNEL, 4, 16) is errors.ERIGHTS
+        assert p1(g, 1, root, OT_CHANNEL, 4, R_READ | 64) is errors.ERIGHTS
+        assert p1(g, 2, root, OT_CHANNEL, 4, R_READ) is errors.EBADHANDLE
+        assert p1(g, 3, root, OT_CHANNEL, 4, R_READ) is errors.ESTATE
+        assert p1(g, "1", root, OT_CHANNEL, 4, R_READ) is errors.ESTATE
+        # freed slot: the old handle is stale, the new one works
+        h.caps.delete(ci)
+        assert p1(g, 1, root, OT_CHANNEL, 4, R_READ) is errors.ESTALE
+        r2, c2 = h.caps.mint(1, OT_CHANNEL, 4, R_READ)
+        assert r2 == root + 256 and p1(g, 1, r2, OT_CHANNEL, 4, R_READ) == c2
 
 
 def test_check_witnesses_refusal_with_tier():
@@ -200,19 +224,21 @@ def test_bounds():
 
 
 def test_p1_p2_check_do_not_allocate():
-    h, g, root, ci = _setup()
-    hc, cc = h.caps.child(ci, 2, R_READ, 0, False)
-    g.check(2, hc, OT_CHANNEL, 4, R_READ, OP_RECV)   # warm up
-    micropython.heap_lock()
-    try:
-        for _ in range(50):
-            a = g.p1(2, hc, OT_CHANNEL, 4, R_READ)
-            b = g.p2(2, a, OP_RECV)
-            c = g.check(2, hc, OT_CHANNEL, -1, R_READ, OP_RECV)
-            d = g.p1(2, hc + 256, OT_CHANNEL, 4, R_READ)   # refusal path of P1
-    finally:
-        micropython.heap_unlock()
-    assert a == cc and b == 0 and c == cc and d is errors.ESTALE
+    for p1 in _p1_impls():
+        h, g, root, ci = _setup()
+        hc, cc = h.caps.child(ci, 2, R_READ, 0, False)
+        g.check(2, hc, OT_CHANNEL, 4, R_READ, OP_RECV)   # warm up
+        p1(g, 2, hc, OT_CHANNEL, 4, R_READ)
+        micropython.heap_lock()
+        try:
+            for _ in range(50):
+                a = p1(g, 2, hc, OT_CHANNEL, 4, R_READ)
+                b = g.p2(2, a, OP_RECV)
+                c = g.check(2, hc, OT_CHANNEL, -1, R_READ, OP_RECV)
+                d = p1(g, 2, hc + 256, OT_CHANNEL, 4, R_READ)  # refusal path
+        finally:
+            micropython.heap_unlock()
+        assert a == cc and b == 0 and c == cc and d is errors.ESTALE
 
 
 def test_seed_tables_fit():
