@@ -112,6 +112,9 @@ class Runtime:
         self.input_ready = False
         self._last_poll = 0
         self._serviced = -1
+        self._last_service = self.pf.ticks_ms()
+        self._half_ring = self.log.ring_n // 2
+        self.flush_ms = sc.get("flush_ms", 200)
         self._seen_seq = self.log.next_seq
         self._own_transition = False
         self.steps = 0
@@ -794,7 +797,11 @@ class Runtime:
             d = ticks_diff(ticks_add(s.epoch_start, s.epoch_ms), now)
             if d < tmo:
                 tmo = d if d > 0 else 0
-        self.service()
+        self.maybe_service()
+        if self.log.next_seq != self._serviced:
+            d = self.flush_ms - ticks_diff(now, self._last_service)
+            if d < tmo:
+                tmo = d if d > 0 else 0
         self.idle_waits += 1
         if self.pf.wait_io(tmo):
             self._input(self.pf.ticks_ms())
@@ -810,6 +817,17 @@ class Runtime:
         if self.pf.wait_io(0):
             self._input(now)
 
+    def maybe_service(self):
+        """Persist at most every flush_ms, or sooner when half the RAM ring
+        holds unpersisted records (so emit never has to spill)."""
+        pending = self.log.next_seq - self._serviced
+        if pending <= 0:
+            return
+        now = self.pf.ticks_ms()
+        if pending >= self._half_ring or \
+                ticks_diff(now, self._last_service) >= self.flush_ms:
+            self.service()
+
     def service(self):
         """Flush point outside the switch path: region deltas, then the log
         (link, due seal, persist)."""
@@ -820,6 +838,7 @@ class Runtime:
                 mem.flush()
             log.service()
             self._serviced = log.next_seq
+            self._last_service = self.pf.ticks_ms()
 
     def run(self, max_steps=None, max_ms=None, max_epochs=None):
         """Run until stop() / a reboot request / a limit. Returns the stop
@@ -838,8 +857,7 @@ class Runtime:
                     self.kernel_fault(errors.ESTATE.code)
                     break
                 n += 1
-                if not ran or n % 8 == 0:
-                    self.service()
+                self.maybe_service()
                 ctl = self.control
                 if ctl is not None and ctl.reboot_requested:
                     self.stop(3)
