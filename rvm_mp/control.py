@@ -586,8 +586,15 @@ def format_text(obj):
             for v in obj:
                 out.append(_cell(v))
     elif isinstance(obj, dict):
+        tables = []
         for key in sorted(obj.keys(), key=_col_order):
-            out.append("%s: %s" % (key, _cell(obj[key])))
+            v = obj[key]
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                tables.append(v)
+            else:
+                out.append("%s: %s" % (key, _cell(v)))
+        for v in tables:
+            out.append(format_text(v).rstrip())
     else:
         out.append(_cell(obj))
     return "\r\n".join(out) + "\r\n"

@@ -224,18 +224,24 @@ def timeline(db, out_png, device=None):
             "coherence", "fault", "device", "agent", "operator", "seal"]
     cmap = plt.get_cmap("tab20")
     fig, ax = plt.subplots(figsize=(11, 5))
-    parts = sorted(set(r["actor"] if r["actor"] else r["target"] for r in rows))
+    def row(r):  # the partition a record belongs to on the plot
+        if r["actor"] or r["kind"] == K.SEAL:
+            return r["actor"]
+        return r["target"] if r["target"] <= 4095 else 0
+    for r in rows:
+        r["row"] = row(r)
+    parts = sorted(set(r["row"] for r in rows))
     ypos = {p: i for i, p in enumerate(parts)}
     for fi, fam in enumerate(fams):
         sel = [r for r in rows if r["family"] == fam and not r["denied"]]
         if sel:
             ax.scatter([r["time_ms"] / 1000.0 for r in sel],
-                       [ypos[r["actor"] if r["actor"] else r["target"]] for r in sel],
+                       [ypos[r["row"]] for r in sel],
                        s=12, color=cmap(fi), label=fam)
     den = [r for r in rows if r["denied"]]
     if den:
         ax.scatter([r["time_ms"] / 1000.0 for r in den],
-                   [ypos[r["actor"] if r["actor"] else r["target"]] for r in den],
+                   [ypos[r["row"]] for r in den],
                    s=40, marker="x", color="red", label="denied")
     ax.set_yticks(range(len(parts)))
     ax.set_yticklabels(["kernel" if p == 0 else "p%d" % p for p in parts])

@@ -19,6 +19,7 @@ COMMANDS = [
     "console",
     "pull",
     "build",
+    "deploy",
     "flash",
     "keys",
     "bundle",

@@ -1,0 +1,36 @@
+"""rvm deploy --board NAME --port PORT [--key FILE | --key-hex HEX] [--via ampy]"""
+import sys
+
+from . import deploy as D
+from . import keys
+
+
+def register(sub):
+    p = sub.add_parser("deploy", help="copy kernel, profile, key, agents and main.py to a board",
+                       description="Build the kernel for the board, then copy it with "
+                       "the board profile (board.json), the device key, signed agent "
+                       "bundles and a main.py that boots the kernel; reset the board "
+                       "into the kernel and wait for its control console.")
+    p.add_argument("--board", required=True)
+    p.add_argument("--port", required=True)
+    p.add_argument("--key", help="device key file (rvm keys gen -o FILE)")
+    p.add_argument("--key-hex")
+    p.add_argument("--agent", action="append", default=[],
+                   help="agent .py to sign and deploy (default: the profile's agents)")
+    p.add_argument("--bundle", action="append", default=[], help="signed .rvmb to deploy")
+    p.add_argument("--via", default="mpremote", choices=("mpremote", "ampy"))
+    p.add_argument("-o", "--out", default="dist", help="build/staging directory")
+    p.add_argument("--no-start", action="store_true", help="copy only; do not reset")
+    p.add_argument("--wait", type=float, default=30.0)
+    p.set_defaults(func=run)
+
+
+def run(args, transport=None):
+    key = keys.load(args.key, args.key_hex)
+    rep = D.deploy(args.board, args.port, key, args.agent, args.bundle, args.via,
+                   args.out, not args.no_start, args.wait,
+                   log=lambda m: print("rvm deploy: " + m, file=sys.stderr))
+    print("deployed %s to %s via %s (%d files)%s" % (
+        rep["board"], rep["port"], rep["via"], len(rep["files"]),
+        "; kernel started" if rep["started"] else ""))
+    return 0
