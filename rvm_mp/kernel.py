@@ -515,6 +515,16 @@ class Kernel:
         self.log.emit(kinds.CHAN_CLOSE, caller, ch.owner, cid, ch.count, n, 0)
         return ch.count, n
 
+    def chan_set_owner(self, cid, to_pid):
+        """Kernel-internal (coherence split/merge): the partition whose
+        termination closes channel `cid` becomes `to_pid`. Witnessed by the
+        SPLIT/MERGE record that calls it. 0 or ENOENT."""
+        ch = self.ipc.chans.get(cid)
+        if ch is None or not valid_pid(to_pid):
+            return errors.ENOENT
+        ch.owner = to_pid
+        return 0
+
     def chan_close(self, caller, handle):
         ci = self.gate.check(caller, handle, OT_CHANNEL, -1, R_REVOKE,
                              OP_CHAN_CLOSE)
