@@ -39,7 +39,7 @@ BUDGET_US_SEED = const(1000)
 class CoherenceEngine:
     def __init__(self, log, max_nodes=8, budget_us=None, max_slices=64,
                  boost_max=1000, merge_bp=6000, pressure_bp=5000,
-                 clock_us=ticks_us, use_viper=True):
+                 clock_us=ticks_us, use_viper=True, witness_degraded=True):
         self.log = log
         self.graph = CommGraph(max_nodes)
         self.cut = MinCut(max_nodes, clock=clock_us, use_viper=use_viper)
@@ -63,6 +63,9 @@ class CoherenceEngine:
         self.overruns = 0
         self.failures = 0
         self.last_error = None
+        # False when the scheduler owns DEGRADED_ENTER/EXIT (signal.py):
+        # it witnesses the transitions it sees through refresh()
+        self.witness_degraded = witness_degraded
         self._wait = 0
         self._backoff = 0
 
@@ -192,6 +195,8 @@ class CoherenceEngine:
         self.degraded = True
         self.reason = reason
         self._deg_since = ticks_ms()
+        if not self.witness_degraded:
+            return
         if not self.log.degraded:
             self.log.degraded = True
             self._set_log_flag = True
@@ -199,6 +204,10 @@ class CoherenceEngine:
 
     def _exit_degraded(self):
         if not self.degraded:
+            return
+        if not self.witness_degraded:
+            self.degraded = False
+            self.reason = 0
             return
         if self._set_log_flag:
             self.log.degraded = False
@@ -227,6 +236,20 @@ class CoherenceEngine:
             s = self.graph.slot(pid)
             bp = self.press[s] if s >= 0 else 0
         return (bp * self.boost_max) // 10000
+
+    def sched_bp(self, pid):
+        """Per-epoch boost for the scheduler's signal contract (bp, 0 while
+        degraded): pid's share of the traffic, raised by its cut pressure,
+        (coupling * (1 + pressure)) / 2. Partitions that talk a lot rank
+        together right after a new epoch, and the more of their traffic
+        crosses the cut the sooner they drain it."""
+        if self.degraded:
+            return 0
+        s = self.graph.slot(pid)
+        if s < 0:
+            return 0
+        c = score.coupling_bp(self.graph, pid)
+        return (c * (10000 + self.press[s])) // 20000
 
     def pressure(self, pid):
         s = self.graph.slot(pid)

@@ -6,7 +6,7 @@ from rvm_mp.witness import WitnessLog, unpack
 from rvm_mp.coherence.engine import CoherenceEngine, REASON_BUDGET, REASON_FAILED
 from rvm_mp.coherence import score
 
-HEAP = "256K"  # the witness log + engine compiled from source; boards load .mpy
+HEAP = "512K"  # kernel, runtime and engine compiled from source; boards load .mpy
 
 
 def _log():
@@ -204,3 +204,85 @@ def test_placement_groups_clusters_within_capacity():
     for p in g.nodes():
         sizes[where[g.slot(p)]] += 1
     assert max(sizes) == 2
+
+
+def _kernel_with_engine(budget_us=1 << 20):
+    from rvm_mp import board
+    from rvm_mp.hal import Platform
+    from rvm_mp.kernel import Kernel
+    from rvm_mp.region import RegionManager
+    from rvm_mp.coherence import signal as csig
+    prof = board.from_dict({"name": "t", "coherence": {"budget_us": budget_us},
+                            "limits": {"partitions": 8, "graph_nodes": 8}})
+    k = Kernel(Platform(kt.tmpdir("cs"), kt.DEVICE_ID, kt.KEY), prof)
+    k.mem = RegionManager(k.log, 4096)
+    sig = csig.make(k, prof)
+    return k, sig
+
+
+def _talk(k, a, b, n):
+    from rvm_mp.captable import R_READ, R_WRITE
+    h = k.chan_create(b)
+    hs = k.cap_grant(b, h, a, R_WRITE)
+    for _ in range(n):
+        assert k.send(a, hs, b"ping") == 0
+        assert k.recv(b, h)[0] == a
+
+
+def test_signal_drives_the_real_scheduler_and_tiers():
+    from rvm_mp import scheduler as S
+    from rvm_mp import tiers
+    from rvm_mp.compat import ticks_ms, ticks_us
+    k, sig = _kernel_with_engine()
+    e = k.coherence
+    assert k.ipc_observer is e
+    pids = []
+    for i in range(4):
+        p = k.part_create(0, name="p%d" % i)
+        k.part_start(0, p)
+        pids.append(p)
+    a, b, c, d = pids
+    _talk(k, a, b, 6)                 # IPC through the kernel feeds the graph
+    _talk(k, c, d, 1)
+    _talk(k, b, c, 1)
+    sch = S.Scheduler(k.log, ticks_ms, ticks_us, capacity=8, signal=sig)
+    for p in pids:
+        sch.add(S.Task(p))
+    sch.refresh_signal(ticks_ms())
+    assert e.graph.weight(a, b) > e.graph.weight(c, d) > 0
+    ta, tc = sch.task(a), sch.task(c)
+    assert not sch.degraded
+    assert ta.boost > tc.boost > 0    # the talkative pair ranks first
+    # tier policy: scored while healthy, static thresholds while degraded
+    pol = k.mem.policy
+    assert pol.scored is not None and pol._p() is pol.scored
+    assert isinstance(pol.static, tiers.StaticTierPolicy)
+    # over budget: the scheduler (not the engine) witnesses degraded mode
+    e.budget_us = 0
+    e.max_slices = 1
+    _talk(k, a, d, 3)
+    n0 = len(_kinds(k.log, kinds.DEGRADED_ENTER))
+    sch.refresh_signal(ticks_ms())
+    assert e.degraded and sch.degraded
+    assert ta.boost == 0 and tc.boost == 0
+    assert pol._p() is pol.static
+    ent = _kinds(k.log, kinds.DEGRADED_ENTER)
+    assert len(ent) == n0 + 1
+    assert len(_kinds(k.log, kinds.MINCUT_BUDGET_EXCEEDED)) == 1
+    e.budget_us = 1 << 20
+    e.max_slices = 64
+    for _ in range(80):
+        sch.refresh_signal(ticks_ms())
+        if not sch.degraded:
+            break
+    assert not sch.degraded and not e.degraded
+    assert len(_kinds(k.log, kinds.DEGRADED_EXIT)) == 1
+    assert ta.boost > 0
+
+
+def test_kernel_runs_without_the_engine():
+    # DC-1: the runtime's signal factory falls back to the NullSignal
+    from rvm_mp import scheduler as S
+    from rvm_mp.runtime import make_signal
+    s = make_signal({"scheduler": {"signal": "none"}})
+    assert isinstance(s, S.NullSignal) and s.boost(1) == 0
