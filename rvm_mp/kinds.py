@@ -71,6 +71,7 @@ MIGRATION_DONE = const(0x66)
 MIGRATION_TIMEOUT = const(0x67)
 PRESSURE = const(0x68)
 REGION_ASSIGN = const(0x69)
+PLACEMENT = const(0x6A)
 # --- fault 0x7_
 FAULT_F1_RESTART = const(0x70)
 FAULT_F2_REBUILD = const(0x71)
