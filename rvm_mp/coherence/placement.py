@@ -72,7 +72,8 @@ def place(g, k, cap=0, passes=4):
         groups.append(b)
     where = bytearray(b"\xff" * g.n)
     size = [0] * k
-    groups.sort(key=lambda x: -len(x))
+    # deterministic on both runtimes (MicroPython's sort is not stable)
+    groups.sort(key=lambda x: (-len(x), min(x)))
     for grp in groups:
         best = -1
         bw = -1
@@ -85,7 +86,7 @@ def place(g, k, cap=0, passes=4):
                 for j in range(g.n):
                     if where[j] == s:
                         t += g.w[i * g.n + j]
-            if t > bw or (t == bw and size[s] < size[best]):
+            if best < 0 or t > bw or (t == bw and size[s] < size[best]):
                 bw = t
                 best = s
         if best < 0:  # does not fit whole: spread over the emptiest slots
@@ -159,3 +160,92 @@ def refine(g, where, k, cap, passes=4):
         if not improved:
             break
     return where
+
+
+class Placer:
+    """Online placement policy: which slot each partition runs on.
+
+    Every `every` epochs (while the engine allows it) a plan is computed
+    from the EMA graph and adopted only if it cuts the crossing weight by at
+    least `gain_pct` percent (hysteresis: no churn for small gains). When
+    the previous plan did not hold (the traffic it was planned for moved on:
+    the crossing weight under it came back above half of what it removed)
+    the interval doubles, up to 8x, so an adversarial, fast-shifting
+    workload does not make partitions migrate every few epochs. Each
+    adopted plan is witnessed (PLACEMENT). New partitions get the static
+    affinity `initial(pid)` (the slot the kernel gives them without the
+    engine; default round robin by arrival) until a plan moves them."""
+
+    def __init__(self, graph, k, cap=0, every=4, gain_pct=10, log=None,
+                 initial=None):
+        self.g = graph
+        self.initial = initial
+        self.k = k
+        self.cap = cap
+        self.every = every
+        self.gain_pct = gain_pct
+        self.log = log
+        self.where = {}
+        self._n = 0
+        self._left = every
+        self._scale = 1
+        self._before = 0      # crossing under the old placement at adoption
+        self._after = 0       # crossing the adopted plan promised
+        self.replans = 0
+        self.moves = 0
+        self.epochs = 0
+
+    def slot_of(self, pid):
+        s = self.where.get(pid)
+        if s is None:
+            if self.initial is not None:
+                s = self.initial(pid) % self.k
+            else:
+                s = self._n % self.k
+            self._n += 1
+            self.where[pid] = s
+        return s
+
+    def _current(self):
+        g = self.g
+        cur = bytearray(b"\xff" * g.n)
+        for p in g.nodes():
+            cur[g.slot(p)] = self.slot_of(p)
+        return cur
+
+    def epoch(self, allowed=True):
+        """Call once per engine epoch. Returns the partitions moved."""
+        self.epochs += 1
+        self._left -= 1
+        if self._left > 0 or not allowed:
+            return 0
+        g = self.g
+        cur = self._current()
+        now = crossing(g, cur)
+        if self._before and now * 2 > self._before + self._after:
+            self._scale = min(8, self._scale * 2)   # last plan did not hold
+        elif self._before:
+            self._scale = 1
+        self._before = 0
+        self._left = self.every * self._scale
+        cap = self.cap
+        if cap <= 0:
+            cap = (g.count + self.k - 1) // self.k
+        plan = place(g, self.k, cap)
+        new = crossing(g, plan)
+        if new * 100 >= now * (100 - self.gain_pct):
+            return 0
+        moved = 0
+        for p in g.nodes():
+            s = plan[g.slot(p)]
+            if self.where.get(p) != s:
+                self.where[p] = s
+                moved += 1
+        self.replans += 1
+        self.moves += moved
+        self._before = now
+        self._after = new
+        if self.log is not None:
+            from .. import kinds
+            self.log.emit(kinds.PLACEMENT, 0, 0, moved, now, new, self.epochs)
+        return moved

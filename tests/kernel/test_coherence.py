@@ -286,3 +286,62 @@ def test_kernel_runs_without_the_engine():
     from rvm_mp.runtime import make_signal
     s = make_signal({"scheduler": {"signal": "none"}})
     assert isinstance(s, S.NullSignal) and s.boost(1) == 0
+
+
+def test_placer_adopts_only_clear_gains_and_witnesses():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer
+    log = _log()
+    g = CommGraph(8)
+    for p in range(1, 9):
+        g.add(p)
+    # static affinity: 1..4 on slot 0, 5..8 on slot 1; traffic pairs 1-5, 2-6..
+    pl = Placer(g, 2, 4, every=2, log=log, initial=lambda p: (p - 1) // 4)
+    assert [pl.slot_of(p) for p in range(1, 9)] == [0, 0, 0, 0, 1, 1, 1, 1]
+    for a in range(1, 5):
+        g.set_weight(a, a + 4, 100)
+    assert pl.epoch() == 0                   # not due yet
+    moved = pl.epoch()
+    assert moved == 4 and pl.replans == 1    # pairs now share a slot
+    for a in range(1, 5):
+        assert pl.slot_of(a) == pl.slot_of(a + 4)
+    sizes = [0, 0]
+    for p in range(1, 9):
+        sizes[pl.slot_of(p)] += 1
+    assert sizes == [4, 4]
+    rec = _kinds(log, kinds.PLACEMENT)
+    assert len(rec) == 1 and rec[0][7] == 4 and rec[0][8] == 400 and rec[0][9] == 0
+    # a small possible gain (< gain_pct) does not move anyone
+    g.set_weight(1, 2, 3)
+    g.set_weight(1, 3, 3)
+    pl.epoch()
+    assert pl.epoch() == 0 and pl.replans == 1
+    # not allowed (degraded engine): no plan at all
+    pl2 = Placer(g, 2, 4, every=1)
+    assert pl2.epoch(False) == 0 and pl2.replans == 0
+
+
+def test_placer_backs_off_when_plans_do_not_hold():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer
+    g = CommGraph(8)
+    for p in range(1, 9):
+        g.add(p)
+    pl = Placer(g, 2, 4, every=1)
+    pairs = (((1, 5), (2, 6), (3, 7), (4, 8)), ((1, 2), (3, 4), (5, 6), (7, 8)),
+             ((1, 6), (2, 5), (3, 8), (4, 7)))
+    checks = 0
+    for r in range(12):
+        for a in range(1, 9):
+            for b in range(a + 1, 9):
+                g.set_weight(a, b, 0)
+        # adversarial: every epoch the pairs change and cross the last plan
+        for a, b in pairs[r % 3]:
+            if pl.slot_of(a) == pl.slot_of(b):
+                b2 = [x for x in range(1, 9) if pl.slot_of(x) != pl.slot_of(a)][r % 4]
+                g.set_weight(a, b2, 100)
+            else:
+                g.set_weight(a, b, 100)
+        pl.epoch()
+    assert pl._scale > 1                    # the interval grew
+    assert pl.replans < 8
