@@ -71,6 +71,9 @@ _HELP = (
     "seal                      seal the witness log now",
     "reboot                    seal, flush and reset the board",
 )
+# frame error number (frame.FE_*) -> the kernel error witnessed in b
+_FE_ERR = (None, errors.ECORRUPT, errors.EINVAL, errors.ETOOBIG,
+           errors.EINVAL, errors.ETIMEOUT)
 STATE_NAMES = ("created", "running", "suspended", "hibernated", "recovering",
                "terminated")
 
@@ -185,8 +188,9 @@ class Control:
         code = -r
         self.bad_frames += 1
         seq = self.dec.seq
-        self.log.deny(kinds.OP_BAD_FRAME, self.pid, 0, code, 0,
-                      self.dec.length, seq & 0xFFFF if seq >= 0 else 0xFFFF, 0)
+        self.log.deny(kinds.OP_BAD_FRAME, self.pid, 0, _FE_ERR[code].code, 0,
+                      self.dec.length, seq & 0xFFFF if seq >= 0 else 0xFFFF,
+                      code)
         self._send(F.T_ERR, seq if seq >= 0 else 0xFFFF,
                    json.dumps({"err": F.FE_NAMES[code], "code": code,
                                "msg": "bad frame"}).encode())
