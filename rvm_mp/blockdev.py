@@ -13,7 +13,15 @@
 #
 #    ops:   1   2   3  ...  n  | n+1 (torn)  | n+2 ...
 #           ok  ok  ok      ok | half + cut  | refused
+#
+# Under littlefs (`io_errors` set, flashfs.Flash sets it) a dead device does
+# not raise: every call answers LFS_ERR_IO (-5) without allocating, so
+# littlefs unwinds cleanly through its own error paths and a file finalizer
+# that runs inside the garbage collector (heap locked) cannot fault. The
+# scenario then sees OSError(EIO) and `dead` tells that power was cut.
 from .compat import const
+
+_EIO = const(-5)  # LFS_ERR_IO
 
 _IOCTL_INIT = const(1)
 _IOCTL_DEINIT = const(2)
@@ -34,12 +42,15 @@ class BlockDev:
     def __init__(self, block_size=512, count=128, data=None):
         self.block_size = block_size
         self.count = count
-        if data is None:
-            data = bytearray(b"\xff" * (block_size * count))
+        fresh = data is None
+        if fresh:
+            data = bytearray(block_size * count)
         elif len(data) != block_size * count:
             raise ValueError("block device image has the wrong size")
         self.data = data
         self._counters()
+        if fresh:
+            self.reset()
 
     def _counters(self):
         self.reads = 0      # readblocks calls
@@ -49,6 +60,7 @@ class BlockDev:
         self.torn = True
         self._cut_at = -1   # op number that is cut (-1: never)
         self.dead = False
+        self.io_errors = False  # True: answer -5 instead of raising
 
     # ---- power -------------------------------------------------------------
     def cut_after(self, n, torn=True):
@@ -79,10 +91,14 @@ class BlockDev:
 
     # ---- MicroPython block protocol ------------------------------------
     def readblocks(self, block, buf, off=0):
+        if self.dead and self.io_errors:
+            return _EIO
         self.reads += 1
         self._get(block * self.block_size + off, buf)
 
     def writeblocks(self, block, buf, off=None):
+        if self.dead and self.io_errors:
+            return _EIO
         if off is None:  # simple protocol: whole blocks, erase implied
             off = 0
         self.progs += 1
@@ -92,18 +108,25 @@ class BlockDev:
             if self.torn:
                 half = len(buf) // 2
                 self._put(addr, memoryview(buf)[0:half])
+            if self.io_errors:
+                return _EIO
             raise PowerCut("power cut at write %d" % self.ops)
         self._put(addr, buf)
 
     def erase(self, block):
+        if self.dead and self.io_errors:
+            return _EIO
         self.erases += 1
         addr = block * self.block_size
         if self._tick():
             self.dead = True
             if self.torn:
                 self._put(addr, b"\xff" * (self.block_size // 2))
+            if self.io_errors:
+                return _EIO
             raise PowerCut("power cut at erase %d" % self.ops)
         self._put(addr, b"\xff" * self.block_size)
+        return 0
 
     def ioctl(self, op, arg):
         if op == _IOCTL_COUNT:
@@ -111,8 +134,7 @@ class BlockDev:
         if op == _IOCTL_SIZE:
             return self.block_size
         if op == _IOCTL_ERASE:
-            self.erase(arg)
-            return 0
+            return self.erase(arg)
         if op in (_IOCTL_INIT, _IOCTL_DEINIT, _IOCTL_SYNC):
             return 0
         return None
@@ -122,10 +144,28 @@ class BlockDev:
         """A copy of the whole medium (bytes)."""
         return bytes(self.data)
 
-    def survivor(self):
-        """A fresh RAM device holding what this one's medium holds now:
-        the board after power comes back."""
-        return BlockDev(self.block_size, self.count, bytearray(self.image()))
+    def survivor(self, into=None):
+        """A new device holding what this one's medium holds now: the board
+        after power comes back. `into`: a bytearray of the same size to copy
+        the medium into (no new 64 KB buffer per cut point). Always a new
+        device object, so a stale littlefs object still bound to this one
+        (a file finalized later) can never write into the survivor."""
+        if into is None:
+            into = bytearray(len(self.data))
+        into[:] = self.data
+        return BlockDev(self.block_size, self.count, into)
+
+    def power_off(self):
+        """Power goes away for good (a retired device object)."""
+        self.dead = True
+
+    def reset(self):
+        """Factory state: every byte 0xFF, counters zero, power on."""
+        blk = b"\xff" * self.block_size
+        for b in range(self.count):
+            a = b * self.block_size
+            self.data[a:a + self.block_size] = blk
+        self._counters()
 
 
 class FileBlockDev(BlockDev):

@@ -232,6 +232,8 @@ class Flash:
         if _vfs is None:
             raise OSError(19)  # ENODEV: no littlefs on this runtime
         cls = _vfs.VfsLfs2
+        if hasattr(self.bd, "io_errors"):
+            self.bd.io_errors = True  # dead device -> LFS_ERR_IO, see blockdev
         if fresh:
             cls.mkfs(self.bd)
         try:
@@ -242,13 +244,17 @@ class Flash:
         self.lfs = fs
 
     def umount(self):
-        """Unmount (after a power cut too: the fs object is discarded)."""
+        """Unmount (after a power cut too: the fs object is discarded).
+        The device is powered off so a file object still bound to it can
+        never write again."""
         if self.lfs is not None:
             try:
                 _vfs.umount(self.mountpoint)
             except (OSError, PowerCut):
                 pass
             self.lfs = None
+            if hasattr(self.bd, "power_off"):
+                self.bd.power_off()
 
     def statvfs(self):
         try:

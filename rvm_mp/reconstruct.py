@@ -106,9 +106,9 @@ def rebuild(deltas, rid, k, base=None, base_seq=0):
     state = bytearray(base) if base is not None else None
     n = 0
     for _pos, op, seq, r, off, payload in deltas:
-        if seq > k:
-            break
-        if r != rid or seq < base_seq:
+        # no early break: a file-backed generator must run to its end so
+        # it closes its file (MicroPython never finalizes an abandoned one)
+        if r != rid or seq < base_seq or seq > k:
             continue
         state = apply(state, op, off, payload)
         n += 1
@@ -126,6 +126,9 @@ class MemDeltaLog:
         self._buf.extend(payload)
 
     def sync(self):
+        pass
+
+    def abandon(self):
         pass
 
     def truncate_from(self, seq):
@@ -193,9 +196,8 @@ class DeltaLog:
         never became durable)."""
         cut = -1
         for pos, op, s, rid, off, payload in self.entries():
-            if s >= seq:
-                cut = pos
-                break
+            if s >= seq and cut < 0:
+                cut = pos  # keep iterating: the generator closes its file
         if cut >= 0:
             self._keep_prefix(cut)
 
@@ -216,8 +218,19 @@ class DeltaLog:
             self._f.close()
             self._f = None
 
+    def abandon(self):
+        """Power is gone: drop the open file without syncing. Never raises."""
+        f = self._f
+        self._f = None
+        if f is not None:
+            try:
+                f.close()
+            except Exception:  # a dead device answers with I/O errors
+                pass
+
     def entries(self):
-        """Yield every valid entry (syncs pending appends first)."""
+        """Yield every valid entry (syncs pending appends first). Consumers
+        exhaust it: it holds the file open until the end."""
         self.sync()
         try:
             f = self.fs.open(self.path, "rb")

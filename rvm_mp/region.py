@@ -506,6 +506,10 @@ class RegionManager:
     def close(self):
         self.deltas.close()
 
+    def abandon(self):
+        """Power is gone: drop open files without syncing. Never raises."""
+        self.deltas.abandon()
+
     # ---- checkpoints (F2) ----------------------------------------------------
     def checkpoint(self, pid, extra=b"", actor=0):
         """Write pid's regions and the kernel's `extra` bytes to flash.

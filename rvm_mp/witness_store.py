@@ -182,6 +182,18 @@ class WitnessStore:
             self._f = None
             self._fseg = -1
 
+    def abandon(self):
+        """Power is gone: drop the open segment without syncing (what was
+        not synced is lost, as on a board). Never raises."""
+        f = self._f
+        self._f = None
+        self._fseg = -1
+        if f is not None:
+            try:
+                f.close()
+            except Exception:  # a dead device answers with I/O errors
+                pass
+
     def read(self, seq):
         if seq < 0 or seq >= self._next:
             return None
