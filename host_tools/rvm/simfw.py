@@ -12,7 +12,6 @@
 # Status bytes on stderr tell the supervisor whether user code is running
 # (0x11: Ctrl-C should interrupt it with SIGINT) or the REPL waits (0x12).
 import sys
-import select
 
 _RAW = "--raw" in sys.argv
 _BOARD = sys.argv[-1] if len(sys.argv) > 1 and not sys.argv[-1].startswith("--") else "sim"
@@ -21,12 +20,10 @@ sys.path[:] = ["", ".frozen", "lib"]
 _in = sys.stdin.buffer
 _out = sys.stdout.buffer
 _err = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else sys.stderr
-_poll = select.poll()
-_poll.register(sys.stdin, select.POLLIN)
 _G = {"__name__": "__main__"}
 EXIT_SOFT = 0
 EXIT_SOFT_RAW = 80
-_PASTE_WINDOW = 128
+_PASTE_WINDOW = 1024
 
 
 def w(data):
@@ -45,8 +42,7 @@ def getc():
     """One byte of input (blocking); -1 at end of input."""
     while True:
         try:
-            _poll.poll(-1)
-            b = _in.read(1)
+            b = _in.read(1)  # blocks; SIGINT interrupts it (KeyboardInterrupt)
             return b[0] if b else -1
         except KeyboardInterrupt:
             return 3
