@@ -67,6 +67,10 @@ class Sim:
     def __init__(self, board="seed-64k", fs=None, link=None, exe=None,
                  log=None):
         self.profile = boards.load(board)
+        if self.profile.get("runtime") == "cpython":
+            raise RvmToolError("%s runs under CPython, not on a simulated MicroPython "
+                               "board: python -m rvm_mp.main --board %s --fs DIR"
+                               % (board, board))
         self.board = board
         self.fs = os.path.abspath(fs or os.path.join(".rvm-sim", board))
         self.link = link

@@ -114,3 +114,15 @@ def test_pull_gives_up_clearly(brd, tmp_path):
         console.pull(brd.t, str(tmp_path / "x.rvmw"), timeout=0.2)
     assert "not answering" in str(e.value)
     assert not os.path.exists(str(tmp_path / "x.rvmw"))
+
+
+def test_interactive_console_reads_lines_until_eof(brd, capsys, monkeypatch, tmp_path):
+    import io
+    from host_tools.rvm import cmd_console
+    monkeypatch.setattr(cmd_console, "HISTORY", str(tmp_path / "hist"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("stat\nkill 99\n\nexit\nps\n"))
+    assert cli.main(["console", "--port", "x"], transport=brd.t) == 0
+    out = capsys.readouterr().out
+    assert "connected to loopback" in out and "next_seq:" in out
+    assert "error: kill" in out
+    assert "PID" not in out  # exit ended the session before ps

@@ -127,3 +127,9 @@ def test_unknown_board_one_line(capsys):
     assert cli.main(["sim", "--board", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rvm: unknown board") and err.count("\n") == 1
+
+
+def test_appliance_is_not_simulated(capsys):
+    from host_tools.rvm import cli
+    assert cli.main(["sim", "--board", "appliance"]) == 2
+    assert "CPython" in capsys.readouterr().err
