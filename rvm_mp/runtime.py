@@ -770,6 +770,8 @@ class Runtime:
         for t in s.tasks:
             if t.state == S.T_DONE:
                 continue
+            if t.state == S.T_SLEEP and (t.hidx < 0 or s.heap[t.hidx] is not t):
+                return errors.ESTATE.code
             st = self.k.part_state(t.pid)
             if is_err(st) or st == _ST_TERMINATED:
                 return errors.ESTATE.code

@@ -234,9 +234,10 @@ class Scheduler:
         heap = self.heap
         while self.nheap and ticks_diff(heap[0].wake, now) <= 0:
             t = heap[0]
+            self._remove_at(0)
             if t.state == T_WAIT:
                 t.timed_out = True
-            self.make_ready(t, now)   # unheaps t
+            self.make_ready(t, now)
             n += 1
         return n
 
@@ -467,8 +468,15 @@ class Scheduler:
         if i < 0:
             return
         heap = self.heap
+        if i >= self.nheap or heap[i] is not t:  # inconsistent: just detach
+            t.hidx = -1
+            return
+        self._remove_at(i)
+
+    def _remove_at(self, i):
+        heap = self.heap
+        heap[i].hidx = -1
         last = self.nheap - 1
-        t.hidx = -1
         self.nheap = last
         if i != last:
             m = heap[last]

@@ -96,4 +96,4 @@ def recs(log, kind):
 
 
 def done(rt):
-    rt.gate.uninstall()
+    rt.shutdown()  # closes agent coroutines, seals, uninstalls the gate

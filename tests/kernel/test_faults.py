@@ -151,7 +151,9 @@ def test_f4_invariant_failure_seals_and_resets():
         K.load(rt, "t", TICKER)
         rt.run(max_ms=30)
         t = rt.sched.tasks[0]
-        t.hidx = 7   # kernel state no longer consistent
+        # the partition table and the scheduler no longer agree (a
+        # corrupted kernel structure): an invariant failure
+        k.parts.get(t.pid).state = 5
         reason = rt.run(max_ms=1000)
         assert reason == 2 and pf.resets == [hal.EXIT_F4]
         f4 = K.recs(rt.log, kinds.FAULT_F4_RESET)
