@@ -82,7 +82,15 @@ class Request:
     __await__ = __iter__
 
     def __next__(self):
-        return self.send(None)
+        # the hot path (every await starts here, and a None result ends
+        # here): inlined rather than calling send()
+        if self._st == _IDLE:
+            self._st = _YIELDED
+            return self
+        self._st = _IDLE
+        s = self._stop
+        s.__traceback__ = None
+        raise s
 
     def send(self, v):
         if self._st == _IDLE:
@@ -116,16 +124,25 @@ class Rvm:
 
     # ---- time and identity ----------------------------------------------
     def yield_(self):
-        return self._r.set(OP_YIELD)
+        r = self._r
+        r.op = OP_YIELD
+        return r
 
     def sleep_ms(self, ms):
-        return self._r.set(OP_SLEEP, ms)
+        r = self._r
+        r.op = OP_SLEEP
+        r.a0 = ms
+        return r
 
     def now(self):
-        return self._r.set(OP_NOW)
+        r = self._r
+        r.op = OP_NOW
+        return r
 
     def my_id(self):
-        return self._r.set(OP_MY_ID)
+        r = self._r
+        r.op = OP_MY_ID
+        return r
 
     def exit(self, status=0):
         """End this agent cleanly (AGENT_EXIT with `status`)."""

@@ -221,6 +221,8 @@ class Boot:
         prof = self.profile
         self.board = prof["name"]
         prof_hash = hashlib.sha256(self.profile_bytes).digest()
+        self.profile_bytes = None  # measured; RAM is scarce
+        self.profile_hash = prof_hash
         t = self._phase(t)
         # 3 witness store and chain head
         from .witness import WitnessLog, genesis_link
@@ -289,7 +291,11 @@ class Boot:
         log.emit(kinds.BOOT_ATTEST, 0, 0, a, b, c, d)
         self._phase(t)
         self._emit_phase(7)
+        self._free = None
         self.total_ms = ticks_diff(ticks_ms(), t_start)
+        for key in ("channels", "description", "flash"):
+            if key in prof:  # boot-only profile parts: give the RAM back
+                del prof[key]
         rt.service()
         return rt
 

@@ -47,10 +47,8 @@ NEVER = ("sys", "usys", "builtins", "gc", "micropython", "_thread",
          "importlib", "ctypes", "subprocess", "signal", "inspect")
 
 
-def _hardened_globals():
-    def _denied(*a, **k):
-        raise EIMPORT
-    return _denied
+def _denied(*a, **k):
+    raise EIMPORT
 
 
 class ImportGate:
@@ -134,7 +132,7 @@ class ImportGate:
 
     def agent_globals(self, name):
         """A fresh globals dict for agent code, dangerous builtins shadowed."""
-        d = _hardened_globals()
+        d = _denied
         g = {"__name__": name}
         for b in ("open", "exec", "eval", "compile", "__import__", "input"):
             g[b] = d

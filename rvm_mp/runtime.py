@@ -82,7 +82,6 @@ class Runtime:
         self.profile = profile if profile is not None else k.profile
         prof = self.profile
         sc = prof.get("scheduler", {})
-        self.key = k.device_key
         self.fs = fs
         cap = prof["limits"]["partitions"] + 1
         if signal is None:
@@ -107,7 +106,6 @@ class Runtime:
         self.jobs = []           # Recovery work: (fn, arg)
         self.running = False
         self.stop_reason = 0
-        self.exit_code = 0
         self.control = None      # the console's Control object, if any
         self.input_ready = False
         self._last_poll = 0
@@ -121,6 +119,16 @@ class Runtime:
         self.idle_waits = 0
         self.epochs_run = 0
         self.booted_ms = self.pf.ticks_ms()
+        # clocks: the hosted/board Platform's own ticks are the compat
+        # builtins; call those directly on the switch path
+        from . import hal
+        from .compat import ticks_ms as _tms, ticks_us as _tus
+        pt = type(self.pf)
+        self._ms = _tms if pt.ticks_ms is hal.Platform.ticks_ms else \
+            self.pf.ticks_ms
+        self._us = _tus if pt.ticks_us is hal.Platform.ticks_us else \
+            self.pf.ticks_us
+        self._last_us = self._us()
         self.d_default = sc.get("deadline_ms", 100)
         k.state_observers.append(self)
 
@@ -150,7 +158,7 @@ class Runtime:
         unless every check passed."""
         spec = spec or {}
         p = B.parse(data)
-        kid = B.key_id(self.key)
+        kid = B.key_id(self.k.device_key)
         if is_err(p):
             return self._reject(caller, data, p, kid)
         e = self._verify(p, caller)
@@ -204,15 +212,14 @@ class Runtime:
         self.log.emit(kinds.BUNDLE_LOAD, caller, pid, _h32(bytes(p.data)),
                       len(p.data), kid, 1)
         t = S.Task(pid, name)
-        t.bundle = name
         t.spec = spec
         t.hard = bool(spec.get("hard", man.get("hard", False)))
         t.recovery = bool(spec.get("recovery", man.get("recovery", False)))
         t.deadline_ms = spec.get("deadline_ms",
                                  man.get("deadline_ms", self.d_default))
         t.cpu_quota_us = cpu_ms * 1000
-        t.msg_quota = msgs
-        t.mem_quota = mem
+        if msgs or mem:
+            t.quota = (msgs, mem)
         if mem and k.mem is not None and hasattr(k.mem, "set_quota"):
             k.mem.set_quota(pid, mem)
         r = self._exec(t, p, man)
@@ -438,10 +445,9 @@ class Runtime:
     # ---- the loop ---------------------------------------------------------------------
     def step(self):
         """One scheduling decision. True if an agent ran."""
-        pf = self.pf
         s = self.sched
-        now = pf.ticks_ms()
-        if s.epoch_due(now):
+        now = self._ms()
+        if ticks_diff(now, s.epoch_start) >= s.epoch_ms:
             self._epoch(now)
             if not self.running:
                 return False
@@ -452,56 +458,74 @@ class Runtime:
             return False
         if self.control is not None:
             self._poll_console(now)
-        us0 = pf.ticks_us()
         t = s.pick(now)
         if t is None:
             self._idle(now)
             return False
-        if t.pending:
-            t.pending = False
+        fl = t.fl
+        if fl & S.F_PENDING:
+            t.fl = fl & ~S.F_PENDING
             self._dispatch(t, now)
             if t.state != S.T_READY:
                 return False
-        self._resume(t, now, us0)
-        self.steps += 1
-        return True
-
-    def _resume(self, t, now, us0):
-        pf = self.pf
+        if ticks_diff(now, t.deadline) > 0:
+            s.miss(t, now)   # picked after its deadline
+        # resume the agent: the partition switch
         gate = self.gate
-        coro = t.coro
-        us1 = pf.ticks_us()
-        gate.active = 0 if t.trusted else t.pid
+        us1 = self._us()
+        gate.active = 0 if fl & S.F_TRUSTED else t.pid
         try:
             exc = t.exc
             if exc is not None:
                 t.exc = None
                 exc.__traceback__ = None
-                y = coro.throw(exc)
+                y = t.coro.throw(exc)
             else:
                 v = t.result
                 t.result = None
-                y = coro.send(v)
+                y = t.coro.send(v)
         except StopIteration:
             gate.active = 0
             self._exit(t, 0, 0, now)
-            return
+            return True
         except KeyboardInterrupt:
             gate.active = 0
             raise
         except BaseException as e:  # the agent failed: contain it
             gate.active = 0
             self._fault(t, e, now)
-            return
+            return True
         gate.active = 0
-        us2 = pf.ticks_us()
+        us2 = self._us()
         if y is t.req:
-            self._dispatch(t, now)
+            op = y.op
+            if op == A.OP_YIELD:  # the hot request, served inline
+                t.deadline = ticks_add(now, t.deadline_ms)
+                t.state = S.T_THROTTLED if t.thr else S.T_READY
+            elif op == A.OP_SLEEP and type(y.a0) is int and y.a0 >= 0:
+                s.sleep(t, ticks_add(now, y.a0))
+            else:
+                self._dispatch(t, now)
         else:  # awaited something that is not its Request
             t.exc = errors.EINVAL
-            s = self.sched
             s.make_ready(t, now)
-        self.sched.ran(t, now, ticks_diff(us1, us0), ticks_diff(us2, us1))
+        # accounting: Scheduler.ran() inlined on the hot path. Switch time is
+        # from the end of the previous slice to the start of this one.
+        n = s.switch_no + 1
+        s.switch_no = n
+        t.last = n
+        s.e_switches += 1
+        s.e_switch_us += ticks_diff(us1, self._last_us)
+        self._last_us = us2
+        pid = t.pid
+        s.e_active |= (1 << (pid - 1)) if pid <= 30 else 0x40000000
+        cpu = t.cpu_us + ticks_diff(us2, us1)
+        t.cpu_us = cpu
+        q = t.cpu_quota_us
+        if q and cpu > q:
+            s.throttle(t, S.Q_CPU, cpu, q)
+        self.steps += 1
+        return True
 
     def _fail(self, t, err, now):
         t.exc = err
@@ -535,7 +559,7 @@ class Runtime:
                 if res is errors.EQUOTA:
                     p = k.parts.get(pid)
                     s.throttle(t, S.Q_MSGS, p.msgs_used if p else 0,
-                               t.msg_quota)
+                               t.quota[0] if t.quota else 0)
                 return self._fail(t, res, now)
             s.make_ready(t, now)
             s.wake_waiters(A.OP_RECV, now)
@@ -651,9 +675,10 @@ class Runtime:
         if op == A.OP_ALLOC:
             res = mem.alloc(pid, r.a0)
             if res is errors.EQUOTA:
-                s.throttle(t, S.Q_MEM, t.mem, t.mem_quota)
-            elif not is_err(res) and type(r.a0) is int:
-                t.mem += r.a0
+                used = 0
+                for rid in mem.regions_of(pid):
+                    used += mem.regions[rid].size
+                s.throttle(t, S.Q_MEM, used, t.quota[1] if t.quota else 0)
         elif op == A.OP_READ:
             res = mem.read(pid, r.a0, r.a1, r.a2)
         elif op == A.OP_WRITE:
@@ -704,7 +729,7 @@ class Runtime:
         self._own_transition = True
         k.part_recover(0, t.pid)
         extra, code = self.faults.rebuild(t)
-        data = self.bundle_data(t.bundle)
+        data = self.bundle_data(t.name)
         p = B.parse(data) if data is not None else errors.ENOENT
         r = errors.ENOENT if is_err(p) else self._exec(t, p, p.manifest)
         k.part_start(0, t.pid)
@@ -784,8 +809,6 @@ class Runtime:
         """F4: seal and reset (exits with hal.EXIT_F4 on hosted runtimes)."""
         self.running = False
         self.stop_reason = 2
-        from .hal import EXIT_F4
-        self.exit_code = EXIT_F4
         return self.faults.kernel_fault(code)
 
     def _f4_final(self, code):
@@ -807,6 +830,7 @@ class Runtime:
         self.idle_waits += 1
         if self.pf.wait_io(tmo):
             self._input(self.pf.ticks_ms())
+        self._last_us = self._us()
 
     def _input(self, now):
         self.input_ready = True
@@ -859,7 +883,8 @@ class Runtime:
                     self.kernel_fault(errors.ESTATE.code)
                     break
                 n += 1
-                self.maybe_service()
+                if not ran or not n & 3:
+                    self.maybe_service()
                 ctl = self.control
                 if ctl is not None and ctl.reboot_requested:
                     self.stop(3)

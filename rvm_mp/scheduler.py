@@ -101,33 +101,52 @@ class StaticSignal:
         return self.pressure.get(pid, 0)
 
 
+# Task.fl bits (one int instead of seven attributes: a MicroPython instance
+# dict grows in prime steps, and every partition has a Task)
+F_HARD = const(1)       # hard-deadline (Reflex) task: local only
+F_RECOVERY = const(2)   # may run in Recovery mode
+F_TRUSTED = const(4)    # kernel code (control console): import gate off
+F_CONSOLE = const(8)    # may use the console requests
+F_TIMED_OUT = const(16)  # a timed wait ended by its timeout
+F_MISSED = const(32)    # deadline miss witnessed this epoch
+F_PENDING = const(64)   # a blocked request is retried when ready
+
+
+def _flag(bit):
+    def get(self):
+        return bool(self.fl & bit)
+
+    def put(self, v):
+        if v:
+            self.fl |= bit
+        else:
+            self.fl &= ~bit
+    return property(get, put)
+
+
 class Task:
     """Run state of one partition's agent. Dense fields, one comment each."""
 
     def __init__(self, pid, name=""):
         self.pid = pid
-        self.name = name
+        self.name = name        # agent name = its bundle name
         self.coro = None        # the agent coroutine (None before start)
         self.req = None         # its one Request
         self.rvm = None         # its Rvm API object
         self.state = T_SUSPENDED  # T_*
-        self.hard = False       # hard-deadline (Reflex) task: local only
-        self.recovery = False   # may run in Recovery mode
+        self.fl = 0             # F_* bits
         self.deadline_ms = 100  # relative deadline from becoming ready
         self.deadline = 0       # absolute deadline (ticks_ms)
         self.wake = 0           # wake time while T_SLEEP / timed T_WAIT
         self.hidx = -1          # index in the sleeper heap, -1 = not in it
         self.wait_op = 0        # agent.OP_* a T_WAIT task waits for
-        self.timed_out = False  # a timed wait ended by its timeout
+        self.wait_until = 0     # absolute end of a timed wait
         self.boost = 0          # priority boost (PRIO units), per epoch
         self.last = 0           # switch number of its last run (LRU)
         self.cpu_quota_us = 0   # CPU per epoch, 0 = unlimited
-        self.msg_quota = 0      # messages per epoch (kernel enforces)
-        self.mem_quota = 0      # bytes of regions, 0 = unlimited
         self.cpu_us = 0         # CPU used this epoch
-        self.mem = 0            # bytes of regions held
+        self.quota = None       # (messages per epoch, region bytes) or None
         self.thr = 0            # quota kinds throttled this epoch (bitmask)
-        self.missed = False     # deadline miss witnessed this epoch
         self.result = None      # value to send at the next resume
         self.exc = None         # error to throw at the next resume
         self.restarts = 0       # F1 restarts so far
@@ -136,12 +155,15 @@ class Task:
         self.started = 0        # ticks_ms of the last start
         self.spec = None        # the agent's load spec (runtime use)
         self.main = None        # the agent's entry function (F1 restarts it)
-        self.bundle = None      # bundle name it was loaded from (F2 reloads)
-        self.trusted = False    # kernel code (control): import gate off
-        self.console = False    # may use the console requests
-        self.pending = False    # a blocked request is retried when ready
-        self.wait_until = 0     # absolute end of a timed wait
         self.globals = None     # the agent module's globals (debug, tests)
+
+    hard = _flag(F_HARD)
+    recovery = _flag(F_RECOVERY)
+    trusted = _flag(F_TRUSTED)
+    console = _flag(F_CONSOLE)
+    timed_out = _flag(F_TIMED_OUT)
+    missed = _flag(F_MISSED)
+    pending = _flag(F_PENDING)
 
 
 class Scheduler:
@@ -213,7 +235,7 @@ class Scheduler:
         """Block t on `op`; timeout_ms < 0 waits forever."""
         t.state = T_WAIT
         t.wait_op = op
-        t.timed_out = False
+        t.fl &= ~F_TIMED_OUT
         if timeout_ms >= 0:
             t.wake = ticks_add(now, timeout_ms)
             self._push(t)
@@ -236,79 +258,72 @@ class Scheduler:
             t = heap[0]
             self._remove_at(0)
             if t.state == T_WAIT:
-                t.timed_out = True
+                t.fl |= F_TIMED_OUT
             self.make_ready(t, now)
             n += 1
         return n
 
     # ---- the pick -------------------------------------------------------------
     def pick(self, now):
-        """The next task to run, or None when nothing is runnable."""
-        mode = self.mode
-        if mode != MODE_RECOVERY:
-            mode = self._reflex_mode(now)
-        best = None
-        bp = 0
+        """The next task to run, or None when nothing is runnable. One pass:
+        the best hard (Reflex) task and the best other task; then the mode
+        decides between them."""
+        rec = self.mode == MODE_RECOVERY
         horizon = self.horizon
         hmax = horizon + horizon
+        bh = None   # best hard-deadline task
+        bs = None   # best other task
+        ph = 0
+        ps = 0
+        td = ticks_diff
         for t in self.tasks:
-            if t.state != T_READY:
+            if t.state:  # != T_READY
                 continue
-            if mode == MODE_RECOVERY:
-                if not t.recovery:
-                    continue
-            elif mode == MODE_REFLEX:
-                if not t.hard:
-                    continue
-            elif t.hard:
-                continue  # Flow with a hard task ready = a Reflex overrun
-            u = horizon - ticks_diff(t.deadline, now)
+            fl = t.fl
+            if rec and not fl & F_RECOVERY:
+                continue
+            u = horizon - td(t.deadline, now)
             if u < 0:
                 u = 0
             elif u > hmax:
                 u = hmax
             p = u * PRIO_Q + t.boost
-            if best is None:
-                best = t
-                bp = p
-            elif p > bp or (p == bp and t.last < best.last):
-                best = t
-                bp = p
-        return best
-
-    def _reflex_mode(self, now):
-        hard_ready = False
-        for t in self.tasks:
-            if t.hard and t.state == T_READY:
-                hard_ready = True
-                break
-        if not hard_ready:
+            if fl & F_HARD:
+                if bh is None or p > ph or (p == ph and t.last < bh.last):
+                    bh = t
+                    ph = p
+            elif bs is None or p > ps or (p == ps and t.last < bs.last):
+                bs = t
+                ps = p
+        if rec:
+            return bh if bh is not None else bs
+        if bh is None:
             self.mode = MODE_FLOW
-            return MODE_FLOW
+            return bs
         us = self.clock_us()
         if self.mode != MODE_REFLEX:
             self.mode = MODE_REFLEX
             self.e_reflex += 1
             self.reflex_start = us
-            return MODE_REFLEX
+            return bh
         if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
-            # bounded: let one Flow task run, then Reflex may start again
-            self.reflex_overruns += 1
-            self.mode = MODE_FLOW
-            for t in self.tasks:
-                if t.state == T_READY and not t.hard:
-                    return MODE_FLOW
-            self.mode = MODE_REFLEX
+            # bounded: one Flow task runs, then Reflex may start again
+            if bs is not None:
+                self.reflex_overruns += 1
+                self.mode = MODE_FLOW
+                return bs
             self.reflex_start = us
-        return MODE_REFLEX
+        return bh
 
     def ipc_allowed(self, t):
         """Reflex is local-only: hard tasks and anything in Reflex mode get
         EMODE for IPC."""
-        return not t.hard and self.mode != MODE_REFLEX
+        return not t.fl & F_HARD and self.mode != MODE_REFLEX
 
     def ran(self, t, now, switch_us, cpu_us):
-        """Account one resume of t: switch time (pick to resume) and CPU."""
+        """Account one resume of t: switch time (pick to resume) and CPU.
+        (The runtime inlines this on its switch path; deadline misses are
+        checked when a task is picked: Scheduler.miss.)"""
         self.switch_no += 1
         t.last = self.switch_no
         self.e_switches += 1
@@ -318,15 +333,13 @@ class Scheduler:
         else:
             self.e_active |= 1 << 30
         t.cpu_us += cpu_us
-        if ticks_diff(now, t.deadline) > 0 and t.state == T_READY:
-            self.miss(t, now)
         if t.cpu_quota_us and t.cpu_us > t.cpu_quota_us:
             self.throttle(t, Q_CPU, t.cpu_us, t.cpu_quota_us)
 
     def miss(self, t, now):
         self.e_misses += 1
-        if not t.missed:
-            t.missed = True
+        if not t.fl & F_MISSED:
+            t.fl |= F_MISSED
             self.log.emit(kinds.DEADLINE_MISS, 0, t.pid, t.deadline,
                           ticks_diff(now, t.deadline), self.epoch)
 
@@ -387,7 +400,7 @@ class Scheduler:
         self.e_reflex = 0
         for t in self.tasks:
             t.cpu_us = 0
-            t.missed = False
+            t.fl &= ~F_MISSED
             if t.thr:
                 t.thr = 0
                 if t.state == T_THROTTLED:

@@ -335,3 +335,24 @@ async def main(rvm):
         assert n1 - n0 == 200
     finally:
         K.done(rt)
+
+
+def test_late_pick_is_a_deadline_miss():
+    pf, k, rt = K.make(step_us=3000)   # every clock read costs 3 ms
+    try:
+        hog = K.load(rt, "hog", """
+async def main(rvm):
+    while True:
+        await rvm.yield_()
+""", {"deadline_ms": 1000})
+        tight = K.load(rt, "tight", """
+async def main(rvm):
+    while True:
+        await rvm.yield_()
+""", {"deadline_ms": 1})
+        rt.run(max_steps=20)
+        m = K.recs(rt.log, kinds.DEADLINE_MISS)
+        assert m and m[0][6] == tight and m[0][8] > 0
+        assert rt.sched.e_misses >= 1 or K.recs(rt.log, kinds.EPOCH_SUMMARY)
+    finally:
+        K.done(rt)
