@@ -27,7 +27,7 @@ from . import kinds
 from .errors import is_err
 from .captable import (CapTable, R_READ, R_WRITE, R_GRANT, R_REVOKE,
                        R_GRANT_ONCE, R_ALL, MAX_DEPTH, OT_PARTITION,
-                       OT_CHANNEL, OT_DEVICE)
+                       OT_CHANNEL, OT_DEVICE, OT_REGION)
 from .partition import (Partition, PartitionTable, legal, valid_pid,
                         ST_CREATED, ST_RUNNING, ST_SUSPENDED, ST_HIBERNATED,
                         ST_RECOVERING, ST_TERMINATED)
@@ -35,7 +35,7 @@ from .proofgate import (ProofGate, h32, OP_DERIVE, OP_GRANT, OP_REVOKE,
                         OP_DELETE, OP_SPAWN, OP_STATE, OP_TERMINATE,
                         OP_CHAN_CREATE, OP_CHAN_CLOSE, OP_SEND, OP_RECV,
                         OP_LEASE, OP_LEASE_REVOKE, OP_CODE_LOAD, OP_MIGRATE,
-                        OP_MERGE, P3_HMAC, P3_ED25519)
+                        OP_MERGE, OP_REGION, P3_HMAC, P3_ED25519)
 from .ipc import ChannelTable
 from .lease import (LeaseTable, DeviceProxy, LEASE_MAX_MS, REASON_RELEASED,
                     REASON_KERNEL)
@@ -726,6 +726,89 @@ class Kernel:
 
     def leases_of(self, pid):
         return self.leases.of(pid)
+
+    # ---- memory regions (rvm_mp/region.py, wired by the persistence engineer) --
+    # A partition names a region through a capability (OT_REGION, rid) the
+    # kernel mints at allocation; each call passes the proof gate (P1 rights,
+    # P2 policy) and the RegionManager then checks bounds and tier, moves the
+    # bytes and witnesses the change (docs/persistence.md).
+    def _region(self, caller, handle, rights):
+        """(rid) for a region capability with `rights`, or an RvmError."""
+        if self.mem is None:
+            return errors.ENOENT
+        ci = self.gate.check(caller, handle, OT_REGION, -1, rights, OP_REGION)
+        if type(ci) is not int:
+            return ci
+        return self.caps.oid[ci]
+
+    def region_alloc(self, caller, size):
+        """A new zero-filled region; returns a handle (READ|WRITE|GRANT|
+        REVOKE) in the caller's table."""
+        if self.mem is None:
+            return errors.ENOENT
+        if not valid_pid(caller) or caller not in self.caps.tables:
+            return self._deny(kinds.REGION_DENIED, caller, 0, errors.EBADID,
+                              0, 0, _i(size), 1)
+        rid = self.mem.alloc(caller, size)
+        if is_err(rid):
+            return rid
+        h = self._mint(caller, OT_REGION, rid, R_READ | R_WRITE | R_GRANT
+                       | R_REVOKE)
+        if is_err(h):
+            self.mem.free(0, rid)
+        return h
+
+    def region_read(self, caller, handle, off, n):
+        rid = self._region(caller, handle, R_READ)
+        if is_err(rid):
+            return rid
+        return self.mem.read(caller, rid, off, n, True)
+
+    def region_write(self, caller, handle, off, data):
+        rid = self._region(caller, handle, R_WRITE)
+        if is_err(rid):
+            return rid
+        return self.mem.write(caller, rid, off, data, True)
+
+    def region_free(self, caller, handle):
+        """Free the region and drop every capability naming it."""
+        rid = self._region(caller, handle, R_REVOKE)
+        if is_err(rid):
+            return rid
+        r = self.mem.free(caller, rid, True)
+        if is_err(r):
+            return r
+        self.caps.drop_where(-1, OT_REGION, rid)
+        return 0
+
+    def region_share(self, caller, handle, to_pid):
+        """Share read-only (WARM) into to_pid: a READ child capability in
+        its table (revocable with the parent). Returns that handle."""
+        rid = self._region(caller, handle, R_GRANT)
+        if is_err(rid):
+            return rid
+        h = self.cap_grant(caller, handle, to_pid, R_READ)
+        if is_err(h):
+            return h
+        r = self.mem.share(caller, rid, to_pid, True)
+        return r if is_err(r) else h
+
+    def region_checkpoint(self, caller, pid, extra=b""):
+        """Checkpoint a partition's regions (+ the caller's extra bytes).
+        A partition may checkpoint itself; the kernel any partition."""
+        if self.mem is None:
+            return errors.ENOENT
+        if caller != 0 and caller != pid:
+            return self._deny(kinds.REGION_DENIED, caller, pid, errors.ERIGHTS,
+                              1, 0, 0, 6)
+        return self.mem.checkpoint(pid, extra, caller)
+
+    def region_rollback(self, caller, handle):
+        """F3 on request: rebuild the region from checkpoint + deltas."""
+        rid = self._region(caller, handle, R_WRITE)
+        if is_err(rid):
+            return rid
+        return self.mem.rollback_region(rid, caller)
 
     # ---- state summary (tests, console) -----------------------------------------
     def snapshot(self):

@@ -161,3 +161,44 @@ def test_pressure_demotes_least_recently_used():
     assert m.tier_of(a) == tiers.HOT and m.tier_of(b) == tiers.DORMANT
     assert m.read(2, b, 0, 100) == b"B" * 100
     assert m.buddy.check()
+
+
+def test_kernel_region_syscalls_through_capabilities():
+    from rvm_mp import hal, board
+    from rvm_mp.kernel import Kernel
+    from rvm_mp.captable import R_READ
+    d = kt.tmpdir("kreg")
+    prof = board.from_dict({"name": "t", "limits": {"arena": 2048}})
+    pf = hal.Platform(d, device_id=kt.DEVICE_ID, key=kt.KEY)
+    log = WitnessLog(kt.DEVICE_ID, key=kt.KEY, ring=128)
+    k = Kernel(pf, prof, log=log)
+    assert k.region_alloc(1, 16) is errors.ENOENT       # no memory manager
+    k.mem = RegionManager(log, 2048, root=d + "/mem")
+    p1 = k.part_create(0, name="a")
+    p2 = k.part_create(0, name="b")
+    k.part_start(0, p1)
+    k.part_start(0, p2)
+    h = k.region_alloc(p1, 64)
+    assert not errors.is_err(h)
+    otype, rid, rights, depth = k.cap_lookup(p1, h)
+    assert k.mem.regions[rid].owner == p1
+    assert k.region_write(p1, h, 4, b"data") == 4
+    assert k.region_read(p1, h, 4, 4) == b"data"
+    assert k.region_read(p1, h, 62, 4) is errors.EBOUNDS
+    assert errors.is_err(k.region_read(p2, h, 0, 4))    # p2 holds no such cap
+    h2 = k.region_share(p1, h, p2)
+    assert not errors.is_err(h2) and k.cap_lookup(p2, h2)[2] == R_READ
+    assert k.region_read(p2, h2, 4, 4) == b"data"
+    assert errors.is_err(k.region_write(p2, h2, 0, b"x"))  # READ only
+    assert k.mem.tier_of(rid) == tiers.WARM
+    s = k.region_checkpoint(p1, p1, b"me")
+    assert not errors.is_err(s) and log.record(s)[10] == kinds.CHECKPOINT
+    assert k.region_checkpoint(p2, p1) is errors.ERIGHTS
+    assert k.region_free(p1, h) == 0
+    assert errors.is_err(k.cap_lookup(p2, h2))          # caps naming it gone
+    assert k.mem.regions_of(p1) == []
+    h3 = k.region_alloc(p2, 32)
+    k.part_terminate(0, p2)
+    assert k.mem.regions_of(p2) == [] and not errors.is_err(h3)
+    k.mem.close()
+    kt.rmtree(d)
