@@ -24,6 +24,7 @@ COMMANDS = [
     "keys",
     "bundle",
     "audit",
+    "reconstruct",
 ]
 
 
