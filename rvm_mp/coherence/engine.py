@@ -151,14 +151,8 @@ class CoherenceEngine:
         press = self.press
         score.pressure_into(g, side, press)
         if changed:
-            edges = 0
-            n = g.n
-            for i in range(n):
-                for j in range(i + 1, n):
-                    if g.w[i * n + j]:
-                        edges += 1
-            self.log.emit(kinds.MINCUT_RUN, 0, 0, mc.nodes, edges, mc.value,
-                          mc.busy_us)
+            self.log.emit(kinds.MINCUT_RUN, 0, 0, mc.nodes, g.edge_count(),
+                          mc.value, mc.busy_us)
         hot = self._hot
         hi = self.pressure_hi
         for s in range(g.n):

@@ -14,7 +14,9 @@
 # Storage is two n*n int32 arrays (n = profile limits.graph_nodes, 8 on
 # seed-64k: 512 bytes) indexed by slot; `ids[slot]` is the partition id in it
 # (0 = free). A full graph refuses new nodes (the traffic is counted in
-# `dropped`), it never grows.
+# `dropped`), it never grows. `live` holds the keys (i*n + j, i < j) of the
+# edges with a weight or pending traffic, so the epoch fold costs O(edges),
+# not O(n^2): communication graphs of agents are sparse.
 import array
 
 from ..compat import const
@@ -41,6 +43,7 @@ class CommGraph:
         self.acc = _zeros(n * n)   # this epoch's traffic, symmetric
         self.tot = _zeros(n)       # row sums of w (kept by epoch())
         self.ids = [0] * n         # slot -> partition id (0 = free)
+        self.live = {}             # i*n+j (i < j) -> 1 for edges in use
         self._slot = {}            # partition id -> slot
         self.count = 0
         self.version = 0           # bumped when weights or nodes change
@@ -86,6 +89,9 @@ class CommGraph:
             acc[s * n + j] = 0
             acc[j * n + s] = 0
         tot[s] = 0
+        live = self.live
+        for k in [k for k in live if k // n == s or k % n == s]:
+            del live[k]
         self.ids[s] = 0
         self.count -= 1
         self.version += 1
@@ -116,6 +122,7 @@ class CommGraph:
             v = _ACC_MAX
         self.acc[i * n + j] = v
         self.acc[j * n + i] = v
+        self.live[i * n + j if i < j else j * n + i] = 1
 
     def add_weight(self, a, b, units):
         """Add `units` message units to this epoch's a<->b traffic (used by
@@ -137,33 +144,42 @@ class CommGraph:
             v = _ACC_MAX
         self.acc[i * n + j] = v
         self.acc[j * n + i] = v
+        self.live[i * n + j if i < j else j * n + i] = 1
 
     def epoch(self):
         """Fold this epoch's traffic into the EMA weights (and decay edges
-        that saw none). Returns True if any weight changed."""
+        that saw none). O(live edges). Returns True if any weight changed."""
         n = self.n
         w = self.w
         acc = self.acc
         tot = self.tot
+        live = self.live
         changed = False
-        occ = [s for s in range(n) if self.ids[s]]  # free slots stay all-zero
-        for i in occ:
-            row = i * n
-            t = 0
-            for j in occ:
-                k = row + j
-                old = w[k]
-                a = acc[k]
-                if old or a:
-                    new = old + (((a << FRAC) - old) >> _K)
-                    if new > W_MAX:
-                        new = W_MAX
-                    if new != old:
-                        w[k] = new
-                        changed = True
-                    acc[k] = 0
-                    t += new
-            tot[i] = t
+        dead = None
+        for k in live:
+            i = k // n
+            j = k - i * n
+            old = w[k]
+            a = acc[k]
+            new = old + (((a << FRAC) - old) >> _K)
+            if new > W_MAX:
+                new = W_MAX
+            if new != old:
+                w[k] = new
+                w[j * n + i] = new
+                d = new - old
+                tot[i] += d
+                tot[j] += d
+                changed = True
+            acc[k] = 0
+            acc[j * n + i] = 0
+            if new == 0:
+                if dead is None:
+                    dead = []
+                dead.append(k)
+        if dead:
+            for k in dead:
+                del live[k]
         self.epochs += 1
         if changed:
             self.version += 1
@@ -183,6 +199,11 @@ class CommGraph:
         old = self.w[i * n + j]
         self.w[i * n + j] = value
         self.w[j * n + i] = value
+        key = i * n + j if i < j else j * n + i
+        if value:
+            self.live[key] = 1
+        elif key in self.live and not self.acc[key]:
+            del self.live[key]
         self.tot[i] += value - old
         self.tot[j] += value - old
         self.version += 1
@@ -202,18 +223,25 @@ class CommGraph:
         return self.tot[i] if i >= 0 else 0
 
     def edges(self):
-        """[(a, b, w)] for every edge with w > 0, a < b by slot."""
+        """[(a, b, w)] for every edge with w > 0, in slot order (a's slot <
+        b's slot)."""
         out = []
         n = self.n
         ids = self.ids
-        for i in range(n):
-            if not ids[i]:
-                continue
-            for j in range(i + 1, n):
-                v = self.w[i * n + j]
-                if v and ids[j]:
-                    out.append((ids[i], ids[j], v))
+        for k in sorted(self.live):
+            v = self.w[k]
+            if v:
+                i = k // n
+                out.append((ids[i], ids[k - i * n], v))
         return out
+
+    def edge_count(self):
+        c = 0
+        w = self.w
+        for k in self.live:
+            if w[k]:
+                c += 1
+        return c
 
     def total_weight(self):
         """Sum of all edge weights (each edge once)."""

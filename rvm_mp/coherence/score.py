@@ -62,26 +62,29 @@ def group_bp(g, members):
 
 def pressure_into(g, group, out):
     """out[slot] = pressure_bp of each node given `group[slot]` (the cut side
-    or placement group of each slot). Returns the total crossing weight."""
+    or placement group of each slot). O(live edges). Returns the total
+    crossing weight."""
     n = g.n
     w = g.w
     tot = g.tot
-    ids = g.ids
-    cross_all = 0
     for i in range(n):
-        if not ids[i]:
-            out[i] = 0
+        out[i] = 0
+    cross_all = 0
+    for k in g.live:
+        v = w[k]
+        if not v:
             continue
-        gi = group[i]
-        row = i * n
-        c = 0
-        for j in range(n):
-            if ids[j] and group[j] != gi:
-                c += w[row + j]
-        cross_all += c
+        i = k // n
+        j = k - i * n
+        if group[i] != group[j]:
+            out[i] += v
+            out[j] += v
+            cross_all += v
+    ids = g.ids
+    for i in range(n):
         t = tot[i]
-        out[i] = (c * BP) // t if t > 0 else 0
-    return cross_all >> 1
+        out[i] = (out[i] * BP) // t if (t > 0 and ids[i]) else 0
+    return cross_all
 
 
 def coupling_bp(g, a):

@@ -124,6 +124,26 @@ def bench_mincut(emit):
             if best is None or dt < best:
                 best = dt
         emit("place_%d_nodes_4_slots" % n, best, "us", "bisect + pack + refine")
+        # a whole engine epoch at the default budget: EMA fold (O(m^2)) +
+        # one mincut slice + publishing a finished cut, averaged
+        eng = CoherenceEngine(_NullLog(), n)
+        r = Rng(n + 1)
+        tot = 0
+        worst = 0
+        runs = 0
+        for ep in range(40):
+            for _ in range(3 * n):
+                eng.on_message(1 + r.below(n), 1 + r.below(n), 16)
+            t = ticks_us()
+            if eng.epoch():
+                runs += 1
+            dt = ticks_diff(ticks_us(), t)
+            tot += dt
+            if dt > worst:
+                worst = dt
+        emit("engine_epoch_%d_nodes_avg" % n, tot / 40, "us",
+             "fold + slice of %d us; %d cuts in 40 epochs" % (eng.budget_us, runs))
+        emit("engine_epoch_%d_nodes_worst" % n, worst, "us", "")
 
 
 def _rotation(where_of, pids, k):
