@@ -17,15 +17,24 @@
 #               records, emits a due SEAL, and appends linked records to the
 #               persistent store (segment files on the board's filesystem).
 #
-#        emitted         linked          persisted
+#        persisted       linked          emitted
 #   ... --+---------------+---------------+------> seq
-#         ^ _next         ^ _linked       ^ _stored
+#         ^ _stored       ^ _linked       ^ next_seq
 #
-# Invariant: _stored <= _linked <= _next and _next - _stored <= ring size.
+# Invariant: _stored <= _linked <= next_seq and next_seq - _stored <= ring
+# size. emit() checks one precomputed bound, _room (the first seq that would
+# overwrite a slot still needed: _linked + ring without a store, _stored +
+# ring with one), so the common case costs a single comparison.
 # When the ring is about to overwrite a record that is not linked yet, emit
 # links it inline with the viper SHA-256 (no heap); when it would overwrite a
 # record that is not yet persisted, emit spills to the store first (this path
 # may allocate; a serviced kernel never takes it, stats count it).
+#
+# Speed notes (MicroPython, measured by tools/bench/kb_witness.py): the class
+# has no @property -- on MicroPython a single property on a class makes every
+# instance attribute load slower (~25% on emit) -- so next_seq is a plain
+# attribute (read-only for callers). Seal cadence is derived from seqs
+# (_seal_base) instead of a counter emit would have to bump.
 import hashlib
 import struct
 
@@ -110,7 +119,6 @@ class WitnessLog:
         self.degraded = False  # kernel sets it; stamped into every record
         self.stats_spills = 0
         self.last_seal_seq = -1
-        self._since_seal = 0
         if store is not None:
             nxt, link = store.head()
         else:
@@ -118,35 +126,48 @@ class WitnessLog:
         if link is None:
             link = genesis_link(self.device_id)
         self._head[:] = link
-        self._next = nxt
+        self.next_seq = nxt  # seq of the next record (read-only for callers)
         self._linked = nxt
         self._stored = nxt
+        self._seal_base = nxt  # records since the last seal: next_seq - this
+        self._room = 0
+        self._set_room()
         self.first_seq = nxt  # first seq held by this log instance's ring
 
     # ---- hot path -------------------------------------------------------
     def emit(self, kind, actor=0, target=0, a=0, b=0, c=0, d=0, flags=0):
         """Append a record; returns its seq. Does not allocate."""
-        seq = self._next
-        ring_n = self.ring_n
-        if seq - self._stored >= ring_n and self.store is not None:
-            self._spill()
-        if seq - self._linked >= ring_n:
-            self._link_one()
+        seq = self.next_seq
+        if seq >= self._room:
+            self._make_room(seq)
         if self.degraded:
             flags |= 2
-        slot = (seq % ring_n) * 64
-        struct.pack_into(_HDR_FMT, self._ring, slot, seq & _M32,
+        struct.pack_into(_HDR_FMT, self._ring, (seq % self.ring_n) * 64, seq & _M32,
                          self._clock() & _M32, self.boot, kind & 0xFF,
                          flags & 0xFF, actor & 0xFFFF, target & 0xFFFF,
                          a & _M32, b & _M32, c & _M32, d & _M32)
-        self._next = seq + 1
-        self._since_seal += 1
+        self.next_seq = seq + 1
         return seq
 
     def deny(self, kind, actor, target, code, tier=0, a=0, c=0, d=0):
         """Emit a refusal: denied flag, proof tier reached, error code in b."""
         return self.emit(kind, actor, target, a, code, c, d,
                          1 | ((tier & 3) << 2))
+
+    def _set_room(self):
+        if self.store is None:
+            self._room = self._linked + self.ring_n
+        else:
+            self._room = self._stored + self.ring_n
+
+    def _make_room(self, seq):
+        """The ring is full: persist (store present; may allocate) or link
+        the oldest record inline (no heap)."""
+        if self.store is not None and seq - self._stored >= self.ring_n:
+            self._spill()
+        if seq - self._linked >= self.ring_n:
+            self._link_one()
+        self._set_room()
 
     # ---- linking ----------------------------------------------------------
     def _link_one(self):
@@ -165,6 +186,8 @@ class WitnessLog:
             self._head[:] = chain_link(self._head, rmv[slot:slot + 32])
             rmv[slot + 32:slot + 64] = self._head
         self._linked = seq + 1
+        if self.store is None:
+            self._room = seq + 1 + self.ring_n
 
     def link_pending(self):
         """Compute links of all emitted records (hashlib; fast, allocates)."""
@@ -173,23 +196,31 @@ class WitnessLog:
         head = bytes(self._head)
         sha = hashlib.sha256
         seq = self._linked
-        end = self._next
+        end = self.next_seq
+        first = seq
         while seq < end:
             slot = (seq % ring_n) * 64
             h = sha(DOMAIN_LINK)
-            h.update(head)
-            h.update(rmv[slot:slot + 32])
+            if slot and seq != first:
+                # previous link and this header are adjacent in the ring
+                h.update(rmv[slot - 32:slot + 32])
+            else:
+                h.update(head)
+                h.update(rmv[slot:slot + 32])
             head = h.digest()
             rmv[slot + 32:slot + 64] = head
             seq += 1
         self._head[:] = head
         self._linked = end
+        if self.store is None:
+            self._room = end + ring_n
 
     # ---- flush point ------------------------------------------------------
     def service(self):
         """The kernel's flush point: link, seal if due, persist.
         Returns the seq through which records are durable (-1 for none)."""
-        if self.seal_every and self._hm and self._since_seal >= self.seal_every:
+        if self.seal_every and self._hm and \
+                self.next_seq - self._seal_base >= self.seal_every:
             self.seal()
         self.link_pending()
         return self.flush()
@@ -197,11 +228,11 @@ class WitnessLog:
     def flush(self):
         """Link and persist every emitted record; returns last durable seq."""
         self.link_pending()
-        if self.store is not None and self._stored < self._next:
-            self._store_range(self._stored, self._next)
+        if self.store is not None and self._stored < self.next_seq:
+            self._store_range(self._stored, self.next_seq)
             self.store.sync()
         elif self.store is None:
-            self._stored = self._next
+            self._stored = self.next_seq
         return self._stored - 1
 
     def _store_range(self, lo, hi):
@@ -212,6 +243,7 @@ class WitnessLog:
             self.store.append(self._rmv[slot * 64:(slot + n) * 64], lo, n)
             lo += n
         self._stored = hi
+        self._room = hi + ring_n
 
     def _spill(self):
         self.stats_spills += 1
@@ -229,27 +261,23 @@ class WitnessLog:
         mac = seal_mac(self._hm, self._head, self._rmv[slot:slot + 16])
         self._rmv[slot + 16:slot + 32] = mac
         self.link_pending()
-        self._since_seal = 0
+        self._seal_base = seq + 1
         self.last_seal_seq = seq
         return seq
 
     # ---- reading ----------------------------------------------------------
-    @property
-    def next_seq(self):
-        return self._next
-
     def head_link(self):
         """(last seq, its link) after linking everything pending."""
         self.link_pending()
-        return self._next - 1, bytes(self._head)
+        return self.next_seq - 1, bytes(self._head)
 
     def ring_low(self):
         """Oldest seq still in the RAM ring."""
-        return max(self.first_seq, self._next - self.ring_n)
+        return max(self.first_seq, self.next_seq - self.ring_n)
 
     def record(self, seq):
         """The 64 bytes of record `seq` (ring or store), or None."""
-        if seq < 0 or seq >= self._next:
+        if seq < 0 or seq >= self.next_seq:
             return None
         if seq >= self.ring_low():
             self.link_pending()
@@ -262,8 +290,8 @@ class WitnessLog:
     def iter_range(self, lo=0, hi=None):
         """Yield records lo..hi-1 (store for old ones, ring for new ones)."""
         self.flush() if self.store is not None else self.link_pending()
-        if hi is None or hi > self._next:
-            hi = self._next
+        if hi is None or hi > self.next_seq:
+            hi = self.next_seq
         seq = max(lo, 0)
         low = self.ring_low()
         if seq < low and self.store is not None:
@@ -305,8 +333,8 @@ class WitnessLog:
         """Write records lo..hi-1 as a .rvmw file to `stream`.
         Returns the number of records written."""
         self.flush() if self.store is not None else self.link_pending()
-        if hi is None or hi > self._next:
-            hi = self._next
+        if hi is None or hi > self.next_seq:
+            hi = self.next_seq
         lo = max(lo, 0)
         if self.store is None:
             # without a store the anchor of the oldest ring record (the link
