@@ -211,3 +211,35 @@ def test_degraded_flag_and_deny():
     log.degraded = True
     s = log.emit(kinds.EPOCH_SUMMARY)
     assert unpack(log.record(s))[4] & kinds.F_DEGRADED
+
+
+def test_export_after_ring_wrap_without_store():
+    # without a store, the oldest ring record's anchor is gone once the ring
+    # wrapped: export starts one record later and its anchor is a real link
+    log = _log(ring=8)
+    for i in range(20):
+        log.emit(kinds.IPC_SEND, 1, 2, i)
+    out = _Buf()
+    n = log.export(out)
+    first = struct.unpack_from("<I", out.data, 56)[0]
+    assert first == log.ring_low() + 1 and n == 20 - first
+    assert out.data[24:56] == log.record(first - 1)[32:64]
+    prev = out.data[24:56]
+    for i in range(n):
+        rec = out.data[64 + 64 * i:128 + 64 * i]
+        assert rec[32:64] == chain_link(prev, rec)
+        prev = rec[32:64]
+
+
+def test_seal_cadence_counts_records_since_last_seal():
+    log = _log(ring=64, seal_every=5)
+    log.emit(kinds.IPC_SEND)
+    log.seal()  # an explicit seal restarts the count
+    for i in range(4):
+        log.emit(kinds.IPC_SEND, 1, 2, i)
+        log.service()
+    assert len(log.query(kind=kinds.SEAL)) == 1
+    log.emit(kinds.IPC_SEND)
+    log.service()
+    assert len(log.query(kind=kinds.SEAL)) == 2
+    assert log.last_seal_seq == log.next_seq - 1
