@@ -30,7 +30,7 @@ import json
 import os
 import struct
 
-from .compat import ticks_ms, ticks_diff, IS_MICROPYTHON
+from .compat import ticks_ms, ticks_diff, IS_MICROPYTHON, collect
 from . import errors
 from . import kinds
 from .errors import is_err
@@ -348,6 +348,7 @@ class Boot:
                 else:
                     self._bundle(name, spec)  # path noted for spawn
                 continue
+            collect()  # one bundle at a time in RAM, on a compacted heap
             data = self._bundle(name, spec)
             if data is None:
                 self.log.deny(kinds.BUNDLE_REJECT, 0, 0, errors.ENOENT.code,

@@ -22,7 +22,9 @@
 # Every agent call reaches the kernel with caller = the partition of the
 # running agent, so the proof gate checks that partition's own capability
 # table; handles the agent names are looked up there, never trusted.
-from .compat import ticks_diff, ticks_add, collect
+import sys
+
+from .compat import ticks_diff, ticks_add, collect, IS_MICROPYTHON
 from . import errors
 from . import kinds
 from . import agent as A
@@ -271,10 +273,8 @@ class Runtime:
         """.mpy code: MicroPython only. Written to the board's fs under the
         agent's name and imported as a module, its globals then replaced by
         the gate's shadows (the module's top level already ran gated)."""
-        from .compat import IS_MICROPYTHON
         if not IS_MICROPYTHON or self.fs is None:
             return errors.ENOTSUP
-        import sys
         modname = "_rvma_" + t.name
         path = self.fs + "/" + modname + ".mpy"
         with open(path, "wb") as f:
@@ -406,11 +406,12 @@ class Runtime:
                 "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
                 "hard": t.hard}
 
-    def checkpoint(self, pid, extra=b""):
-        mem = self.k.mem
-        if mem is None:
+    def checkpoint(self, pid, extra=b"", caller=0):
+        """Checkpoint partition pid (its regions + `extra`): the seq of the
+        CHECKPOINT record or an error."""
+        if self.k.mem is None:
             return errors.ENOENT
-        return mem.checkpoint(pid, extra)
+        return self.k.region_checkpoint(caller, pid, extra)
 
     # ---- partition state observer (kernel -> scheduler) ---------------------
     def on_state(self, pid, old, new):
@@ -585,7 +586,7 @@ class Runtime:
             st = r.a0 if r.a0 is not None else b""
             if not isinstance(st, (bytes, bytearray)):
                 return self._fail(t, errors.EINVAL, now)
-            res = self.checkpoint(pid, st)
+            res = self.checkpoint(pid, st, pid)
             if is_err(res):
                 return self._fail(t, res, now)
             t.result = res
@@ -667,25 +668,27 @@ class Runtime:
         return self._fail(t, errors.EMODE, now)
 
     def _mem(self, t, r, op, now):
-        mem = self.k.mem
+        """Region calls go through the kernel's capability-gated region
+        syscalls (OT_REGION handles in the agent's own table), which use the
+        RegionManager underneath."""
+        k = self.k
         s = self.sched
         pid = t.pid
-        if mem is None:
-            return self._fail(t, errors.ENOENT, now)
         if op == A.OP_ALLOC:
-            res = mem.alloc(pid, r.a0)
+            res = k.region_alloc(pid, r.a0)
             if res is errors.EQUOTA:
+                mem = k.mem
                 used = 0
                 for rid in mem.regions_of(pid):
                     used += mem.regions[rid].size
                 s.throttle(t, S.Q_MEM, used, t.quota[1] if t.quota else 0)
         elif op == A.OP_READ:
-            res = mem.read(pid, r.a0, r.a1, r.a2)
+            res = k.region_read(pid, r.a0, r.a1, r.a2)
         elif op == A.OP_WRITE:
-            res = mem.write(pid, r.a0, r.a1, r.a2)
+            res = k.region_write(pid, r.a0, r.a1, r.a2)
             r.clear()
         else:
-            res = mem.free(pid, r.a0)
+            res = k.region_free(pid, r.a0)
         if is_err(res):
             return self._fail(t, res, now)
         t.result = res

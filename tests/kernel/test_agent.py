@@ -356,3 +356,30 @@ async def main(rvm):
         assert rt.sched.e_misses >= 1 or K.recs(rt.log, kinds.EPOCH_SUMMARY)
     finally:
         K.done(rt)
+
+
+MPY_AGENT = bytes.fromhex(  # mpy-cross (bytecode only) of the source below
+    "4d06001f0b00166d70796167656e742e7079000f086a736f6e008163790a6d795f696400"
+    "06737973000a676174656400064f5554000672766d004d812c080601266480511b021602"
+    "2b001608320016035163018338bd400e030960402f224e12081404b0140536005e516836"
+    "0159480780511b06c14a1357120adf444c591208140410073601594a015d5163")
+# import json / OUT = [] / async def main(rvm): OUT.append(await rvm.my_id())
+#     try: import sys / except ImportError: OUT.append("gated")
+
+
+def test_mpy_bundle_runs_gated_on_micropython():
+    pf, k, rt = K.make()
+    try:
+        from rvm_mp import bundle
+        data = bundle.pack(MPY_AGENT, {"name": "mpya"}, kt.KEY)
+        assert data[6] == bundle.CODE_MPY
+        pid = rt.load(data, {}, 0, 0, "mpya")
+        if not kt.IS_MP:
+            assert pid is errors.ENOTSUP   # CPython cannot run .mpy
+            return
+        assert pid == 1
+        rt.run(max_steps=10)
+        assert _g(rt, pid)["OUT"] == [1, "gated"]
+        assert K.recs(rt.log, kinds.IMPORT_DENIED)
+    finally:
+        K.done(rt)

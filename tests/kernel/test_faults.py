@@ -129,7 +129,8 @@ async def main(rvm):
         await rvm.sleep_ms(50)
 """)
         rt.run(max_ms=60)
-        rid = _g(rt, pid)["RID"][0]
+        h = _g(rt, pid)["RID"][0]
+        rid = k.cap_lookup(pid, h)[1]   # the agent holds a handle, not the id
         r = k.mem.regions[rid]
         k.mem.arena[r.off + 3] ^= 0xFF   # a bit flip behind the kernel's back
         assert k.mem.verify_region(rid) is False
@@ -138,7 +139,7 @@ async def main(rvm):
         assert len(f3) == 1 and f3[0][6] == pid and f3[0][7] == rid
         assert f3[0][8] == 0
         assert k.mem.verify_region(rid) is not False
-        assert bytes(k.mem.read(pid, rid, 0, 16)) == b"good bytes here!"
+        assert bytes(k.region_read(pid, h, 0, 16)) == b"good bytes here!"
         mc = [(m[7], m[8]) for m in K.recs(rt.log, kinds.MODE_CHANGE)]
         assert (S.MODE_FLOW, S.MODE_RECOVERY) in mc and mc[-1][1] == S.MODE_FLOW
     finally:
