@@ -52,6 +52,7 @@ REGION_ROLLBACK = const(0x46)
 RECONSTRUCT = const(0x47)
 REGION_SHARE = const(0x48)
 REGION_REASSIGN = const(0x49)
+DELTA_COMPACT = const(0x4A)
 # --- scheduler 0x5_
 EPOCH_SUMMARY = const(0x50)
 MODE_CHANGE = const(0x51)
