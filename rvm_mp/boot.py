@@ -202,6 +202,7 @@ class Boot:
     def run(self):
         self._free = []
         t_start = ticks_ms()
+        self._t0 = t_start
         t = t_start
         # 1 platform
         pf = self.platform
@@ -274,6 +275,7 @@ class Boot:
         from .runtime import Runtime
         rt = Runtime(k, pf, prof, signal=self.signal, policy=self.policy,
                      fs=self.fs)
+        rt.first_seq = restored
         self.runtime = rt
         err5 = 0
         if prof.get("console"):

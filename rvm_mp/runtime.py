@@ -116,6 +116,7 @@ class Runtime:
         self._half_ring = self.log.ring_n // 2
         self.flush_ms = sc.get("flush_ms", 200)
         self._seen_seq = self.log.next_seq
+        self.first_seq = self.log.next_seq  # boot sets the BOOT_BEGIN seq
         self._own_transition = False
         self.steps = 0
         self.idle_waits = 0
@@ -912,7 +913,7 @@ class Runtime:
         log = self.log
         log.emit(kinds.SHUTDOWN, 0, 0, reason,
                  ticks_diff(self.pf.ticks_ms(), self.booted_ms),
-                 log.next_seq)
+                 log.next_seq - self.first_seq)
         log.seal()
         mem = self.k.mem
         if mem is not None:
