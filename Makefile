@@ -36,7 +36,7 @@ vectors: setup
 	$(VPY) tools/make_vectors.py
 
 natmods:
-	$(MAKE) -C native
+	@echo 'natmods: not shipped in this release; see native/README.md (needs the MicroPython source tree, MPY_DIR)'; exit 1
 
 clean:
 	rm -rf dist build .pytest_cache
