@@ -2,7 +2,7 @@
 import os
 import sys
 
-from rvm_mp.control import format_text
+from rvm_mp.control_text import format_text
 
 from . import console
 from .transport import open_port

@@ -1,7 +1,7 @@
 """rvm ps --port PORT [--json]"""
 import json
 
-from rvm_mp.control import format_text
+from rvm_mp.control_text import format_text
 
 from . import console
 from .transport import open_port
