@@ -9,6 +9,8 @@
 #    0   1   magic 0xD7
 #    1   1   op: 1 ALLOC (zero-filled, `off` = size) | 2 WRITE (patch at off)
 #                3 FULL (whole content) | 4 FREE
+#                5 HORIZON (compaction: history of `rid` before seq `off`
+#                  is gone; rid 0 = every region without its own marker)
 #    2   2   n: payload length
 #    4   4   seq of the witness record (REGION_ALLOC/WRITE/ROLLBACK/FREE...)
 #    8   2   rid
@@ -21,6 +23,13 @@
 # seq s <= k, holding the state after every record < s, or nothing), then
 # apply r's deltas with s <= seq <= k in order. ALLOC resets to zeros,
 # FREE makes the region absent (None).
+#
+# Compaction (RegionManager.compact) rewrites the log keeping, per live
+# region, the entries from its horizon on (its newest checkpoint, or its
+# last ALLOC/FULL), drops freed regions, and appends HORIZON markers. A
+# rebuild below a region's horizon is refused (EEXPIRED); above it, it
+# starts from a checkpoint at or after the horizon, or from the reset entry
+# (ALLOC/FULL) at the horizon.
 #
 # Ordering with the witness log (power cuts): the store calls the delta
 # log's sync before it persists witness records, so a durable witness record
@@ -42,6 +51,7 @@ D_ALLOC = const(1)
 D_WRITE = const(2)
 D_FULL = const(3)
 D_FREE = const(4)
+D_HORIZON = const(5)
 _HDR = "<BBHIHHII"
 HDR_SIZE = const(20)
 
@@ -69,7 +79,7 @@ def read_deltas(f, stop_at=None):
         if not n or n < HDR_SIZE:
             break
         magic, op, ln, seq, rid, _r, off, crc = struct.unpack_from(_HDR, hdr, 0)
-        if magic != _MAGIC or op < D_ALLOC or op > D_FREE:
+        if magic != _MAGIC or op < D_ALLOC or op > D_HORIZON:
             break
         payload = f.read(ln) if ln else b""
         if len(payload) != ln or hash32(payload) != crc:
@@ -108,11 +118,50 @@ def rebuild(deltas, rid, k, base=None, base_seq=0):
     for _pos, op, seq, r, off, payload in deltas:
         # no early break: a file-backed generator must run to its end so
         # it closes its file (MicroPython never finalizes an abandoned one)
-        if r != rid or seq < base_seq or seq > k:
+        if r != rid or seq < base_seq or seq > k or op == D_HORIZON:
             continue
         state = apply(state, op, off, payload)
         n += 1
     return state, n
+
+
+def horizons(deltas):
+    """({rid: horizon}, global horizon) from the HORIZON markers."""
+    per = {}
+    glob = 0
+    for _pos, op, seq, r, off, payload in deltas:
+        if op == D_HORIZON:
+            if r == 0:
+                glob = off
+            else:
+                per[r] = off
+    return per, glob
+
+
+def rebuild_at(deltas, rid, k, base, base_seq, h, marked=True):
+    """rebuild() that respects the region's history horizon h (0: complete
+    history). `marked`: h comes from the region's own HORIZON marker (it was
+    live then: its state at h is a checkpoint or a reset entry at h);
+    otherwise from the global marker (it did not exist just before h: its
+    history after h must start with ALLOC or FULL). `deltas` is iterated
+    once. Returns (state, n, ok); ok False when the history seq k needs is
+    gone."""
+    if k < h:
+        return None, 0, False
+    if h == 0 or (base is not None and base_seq >= h):
+        state, n = rebuild(deltas, rid, k, base, base_seq)
+        return state, n, True
+    state = None
+    n = 0
+    ok = not marked  # no entry at all: absent since h
+    for _pos, op, seq, r, off, payload in deltas:
+        if r != rid or seq < h or seq > k or op == D_HORIZON:
+            continue
+        if n == 0:
+            ok = (op == D_ALLOC or op == D_FULL) and (seq == h or not marked)
+        state = apply(state, op, off, payload)
+        n += 1
+    return (state, n, ok) if ok else (None, 0, False)
 
 
 class MemDeltaLog:

@@ -25,8 +25,8 @@ from . import errors
 from . import kinds
 from . import tiers
 from .buddy import Buddy
-from .reconstruct import (hash32, DeltaLog, MemDeltaLog, rebuild,
-                          D_ALLOC, D_WRITE, D_FULL, D_FREE)
+from .reconstruct import (hash32, DeltaLog, MemDeltaLog, rebuild_at,
+                          D_ALLOC, D_WRITE, D_FULL, D_FREE, D_HORIZON)
 
 # operation codes in REGION_DENIED's d
 OP_ALLOC = const(1)
@@ -124,7 +124,8 @@ class RegionManager:
     StaticTierPolicy)."""
 
     def __init__(self, log, arena_size=4096, root=None, fs=None, policy=None,
-                 clock=ticks_ms, max_regions=32, ckpt_keep=2, codec=None):
+                 clock=ticks_ms, max_regions=32, ckpt_keep=2, codec=None,
+                 delta_max=16384):
         self.log = log
         self.arena = bytearray(arena_size)
         self.mv = memoryview(self.arena)
@@ -140,6 +141,9 @@ class RegionManager:
         self.ckpts = None
         self.stats_moves = 0
         self.last_restore_seq = 0   # checkpoint seq of the last F2 restore
+        self.delta_max = delta_max  # compact the delta log past this (0: never)
+        self._horizon = {}          # rid -> seq before which history is gone
+        self._horizon_all = 0       # the same for regions without a marker
         if root is not None:
             from .flashfs import OS
             from .checkpoint import CheckpointStore
@@ -159,6 +163,11 @@ class RegionManager:
         for e in self.deltas.entries():
             if e[3] > top:
                 top = e[3]
+            if e[1] == D_HORIZON:
+                if e[3]:
+                    self._horizon[e[3]] = e[4]
+                else:
+                    self._horizon_all = e[4]
         self._next_rid = top + 1 if top < _RID_MAX else 1
 
     # ---- helpers ------------------------------------------------------------
@@ -536,6 +545,8 @@ class RegionManager:
         s = self.log.emit(kinds.CHECKPOINT, actor, pid, size, len(regs), dig,
                           prev_seq)
         self.log.flush()
+        if self.delta_max and self.deltas.size() > self.delta_max:
+            self.compact()
         return s
 
     def restore_partition(self, pid, actor=0):
@@ -583,14 +594,68 @@ class RegionManager:
             return hash32(self.mv[r.off:r.off + r.size]) == r.crc
         return not errors.is_err(self._contents(r))
 
+    def horizon(self, rid):
+        """Seq before which region rid's history was compacted away."""
+        return self._horizon.get(rid, self._horizon_all)
+
     def _rebuild(self, rid, k):
+        """(state, deltas applied, base seq, ok): ok False when compaction
+        dropped the history seq k needs."""
         base, base_seq = None, 0
         if self.ckpts is not None:
             b = self.ckpts.base_for(rid, k)
             if b is not None:
                 base_seq, base = b
-        state, n = rebuild(self.deltas.entries(), rid, k, base, base_seq)
-        return state, n, base_seq
+        state, n, ok = rebuild_at(self.deltas.entries(), rid, k, base,
+                                  base_seq, self.horizon(rid),
+                                  rid in self._horizon)
+        return state, n, base_seq, ok
+
+    def compact(self):
+        """Rewrite the delta log keeping only the history live regions need
+        from their horizon on: the newest checkpoint holding the region, or
+        its last ALLOC/FULL entry. Freed regions' history goes. HORIZON
+        markers record what was dropped (region_at below them: EEXPIRED).
+        Atomic (temp file + rename): a power cut leaves the old or the new
+        log. Returns bytes saved."""
+        if self.ckpts is None:
+            return 0
+        from .reconstruct import pack_delta
+        from .flashfs import write_atomic
+        self.flush()
+        self.log.flush()
+        last = self.log.next_seq - 1
+        before = self.deltas.size()
+        keep = {}
+        for rid in self.regions:
+            b = self.ckpts.base_for(rid, last)
+            keep[rid] = b[0] if b is not None else 0
+        for e in self.deltas.entries():  # last reset entry of each region
+            if e[3] in keep and (e[1] == D_ALLOC or e[1] == D_FULL) \
+                    and e[2] > keep[e[3]]:
+                keep[e[3]] = e[2]
+        path = self.deltas.path
+        self.deltas.close()
+        tmp_src = self.deltas
+
+        def chunks():
+            for pos, op, seq, rid, off, payload in tmp_src.entries():
+                if op != D_HORIZON and rid in keep and seq >= keep[rid]:
+                    yield pack_delta(op, seq, rid, off, payload)
+                    if payload:
+                        yield payload
+            for rid in keep:
+                yield pack_delta(D_HORIZON, last, rid, keep[rid], b"")
+            yield pack_delta(D_HORIZON, last, 0, last + 1, b"")
+
+        write_atomic(self.fs, path, chunks())  # reads the old, then renames
+        self._horizon = keep
+        self._horizon_all = last + 1
+        self.deltas = DeltaLog(path, self.fs)
+        after = self.deltas.size()
+        self.log.emit(kinds.DELTA_COMPACT, 0, 0, before, after, len(keep),
+                      last + 1)
+        return before - after
 
     def rollback_region(self, rid, actor=0):
         """F3: rebuild the region from its nearest checkpoint plus deltas
@@ -601,8 +666,9 @@ class RegionManager:
             return self._deny(OP_ROLLBACK, actor, rid if type(rid) is int else 0,
                               errors.ENOENT, 0)
         self.flush()
-        state, n, base_seq = self._rebuild(rid, self.log.next_seq - 1)
-        if state is None or len(state) != r.size or hash32(state) != r.crc:
+        state, n, base_seq, ok = self._rebuild(rid, self.log.next_seq - 1)
+        if not ok or state is None or len(state) != r.size \
+                or hash32(state) != r.crc:
             return self._deny(OP_ROLLBACK, actor, rid, errors.ECORRUPT, r.owner)
         if r.off >= 0:
             self.mv[r.off:r.off + r.size] = state
@@ -623,12 +689,15 @@ class RegionManager:
     # ---- time travel -------------------------------------------------------------
     def region_at(self, rid, seq):
         """The region's bytes as they were when witness record `seq` was
-        emitted (bytes), or ENOENT when it did not exist then."""
+        emitted (bytes), ENOENT when it did not exist then, EEXPIRED when
+        compaction dropped that part of its history."""
         if type(rid) is not int or type(seq) is not int or seq < 0 \
                 or seq >= self.log.next_seq:
             return errors.EINVAL
         self.flush()
-        state, n, base_seq = self._rebuild(rid, seq)
+        state, n, base_seq, ok = self._rebuild(rid, seq)
+        if not ok:
+            return errors.EEXPIRED
         if state is None:
             return errors.ENOENT
         return bytes(state)

@@ -12,7 +12,8 @@ def register(sub):
         "check the board's delta log against it, and rebuild region R as it "
         "was when record K was emitted (nearest checkpoint + deltas). "
         "Exit 0 rebuilt, 1 log or deltas do not verify, 2 usage or I/O error, "
-        "3 the region did not exist at that seq.")
+        "3 the region did not exist at that seq, 4 that part of its history was "
+        "compacted away on the board.")
     p.add_argument("log", help="pulled .rvmw witness log")
     p.add_argument("deltas", help="the board's mem/deltas.log")
     p.add_argument("--region", type=int, required=True, help="region id")

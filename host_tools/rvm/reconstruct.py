@@ -20,8 +20,8 @@ from rvm_mp import kinds
 from rvm_mp import checkpoint as ckpt
 from rvm_mp import errors as kerr
 from rvm_mp.flashfs import OS
-from rvm_mp.reconstruct import (read_deltas, rebuild, D_ALLOC, D_WRITE,
-                                D_FULL, D_FREE)
+from rvm_mp.reconstruct import (read_deltas, rebuild_at, horizons, D_ALLOC,
+                                D_WRITE, D_FULL, D_FREE, D_HORIZON)
 
 from . import verify as V
 from .errors import RvmToolError
@@ -71,6 +71,8 @@ def check_deltas(deltas, first, recs):
     n = len(recs) // 64
     checked = 0
     for pos, op, seq, rid, off, payload in deltas:
+        if op == D_HORIZON:
+            continue  # a compaction marker, not a change of bytes
         i = seq - first
         if i < 0 or i >= n:
             continue  # outside the pulled range: cannot be checked
@@ -123,6 +125,8 @@ def nearest_checkpoint(ckpt_dir, rid, seq):
 
 def reconstruct(log_path, delta_path, rid, seq, key, ckpt_dir=None):
     """Region `rid` as it was when witness record `seq` was emitted.
+    Raises RvmToolError (exit 4) when the board compacted that part of the
+    region's history away.
     Returns {"rid", "seq", "bytes" (None: no such region then), "size",
     "base_seq" (checkpoint used, 0 = from the start of the delta log),
     "deltas_applied", "deltas_checked"}."""
@@ -135,7 +139,15 @@ def reconstruct(log_path, delta_path, rid, seq, key, ckpt_dir=None):
     checked = check_deltas(deltas, first, recs)
     base = nearest_checkpoint(ckpt_dir, rid, seq)
     base_seq, base_bytes = (base if base is not None else (0, None))
-    state, n = rebuild(deltas, rid, seq, base_bytes, base_seq)
+    per, glob = horizons(deltas)
+    h = per.get(rid, glob)
+    state, n, ok = rebuild_at(deltas, rid, seq, base_bytes, base_seq, h,
+                              rid in per)
+    if not ok:
+        raise RvmToolError("the history of region %d before seq %d was "
+                           "compacted away on the board (asked for seq %d%s)"
+                           % (rid, h, seq, "" if ckpt_dir else
+                              "; a checkpoint directory may help"), 4)
     return {"rid": rid, "seq": seq,
             "bytes": bytes(state) if state is not None else None,
             "size": len(state) if state is not None else 0,

@@ -103,3 +103,22 @@ def test_cli_reconstruct(run, tmp_path, capsys):
     rc = cli.main(["reconstruct", path, d + "/nope.log", "--region", "1",
                    "--seq", "3", "--key-hex", kt.KEY.hex()])
     assert rc == 2
+
+
+def test_host_after_compaction(tmp_path):
+    d = str(tmp_path)
+    st, log, m = TR.scripted_run(d)
+    m.compact()
+    path = os.path.join(d, "dev.rvmw")
+    with open(path, "wb") as f:
+        log.export(f)
+    a = sorted(m.regions)[0]
+    h = m.horizon(a)
+    k = log.next_seq - 1
+    rep = reconstruct(path, d + "/mem/deltas.log", a, k, kt.KEY, d + "/mem/ckpt")
+    assert rep["bytes"] == m.region_at(a, k)
+    with pytest.raises(RvmToolError) as e:
+        reconstruct(path, d + "/mem/deltas.log", a, h - 1, kt.KEY, d + "/mem/ckpt")
+    assert e.value.code == 4 and "compacted" in str(e.value)
+    m.close()
+    st.close()

@@ -147,3 +147,54 @@ def test_torn_delta_tail_cut_and_orphans_dropped_at_boot():
     mem.truncate_from(6)
     assert rebuild(mem.entries(), 2, 9)[0] == bytearray(4)
     kt.rmtree(d)
+
+
+def test_compaction_keeps_history_after_horizon_and_survives_reboot():
+    d = kt.tmpdir("cmp")
+    st, log, m = scripted_run(d)
+    before = m.deltas.size()
+    rids = set()
+    for s in log.snaps:
+        for r in log.snaps[s]:
+            rids.add(r)
+    saved = m.compact()
+    assert saved > 0 and m.deltas.size() == before - saved
+    f = log.query(kind=kinds.DELTA_COMPACT)
+    assert len(f) == 1
+    live = sorted(m.regions)
+    for rid in live:
+        assert m.horizon(rid) > 0
+    answered = 0
+    for k in range(log.next_seq):
+        snap = log.snaps.get(k)
+        if snap is None:
+            continue
+        for rid in rids:
+            got = m.region_at(rid, k)
+            if k < m.horizon(rid):
+                assert got is errors.EEXPIRED, (rid, k)
+            elif rid in snap:
+                assert got == snap[rid], (rid, k)
+                answered += 1
+            else:
+                assert got is errors.ENOENT, (rid, k)
+    assert answered > 10
+    # F3 still works after compaction
+    a = live[0]
+    good = m.read(0, a, 0, m.regions[a].size)
+    m.arena[m.regions[a].off] ^= 0xFF
+    assert m.rollback_region(a) == 0 and m.read(0, a, 0, len(good)) == good
+    k = log.next_seq - 1
+    want = m.region_at(a, k)
+    log.flush()
+    m.close()
+    st.close()
+    # reboot: horizons come back from the markers
+    st2 = WitnessStore(d + "/wit", seg_records=32, genesis=genesis_link(kt.DEVICE_ID))
+    log2 = WitnessLog(kt.DEVICE_ID, boot=2, key=kt.KEY, ring=16, store=st2)
+    m2 = RegionManager(log2, 2048, root=d + "/mem")
+    assert m2.horizon(a) == m.horizon(a) and m2.region_at(a, k) == want
+    assert m2.region_at(a, m.horizon(a) - 1) is errors.EEXPIRED
+    m2.close()
+    st2.close()
+    kt.rmtree(d)
