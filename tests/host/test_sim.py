@@ -133,3 +133,16 @@ def test_appliance_is_not_simulated(capsys):
     from host_tools.rvm import cli
     assert cli.main(["sim", "--board", "appliance"]) == 2
     assert "CPython" in capsys.readouterr().err
+
+
+def test_ampy_copies_files(board, tmp_path):
+    """The --via ampy path of rvm deploy against the simulated board."""
+    from host_tools.rvm import deploy
+    stage = tmp_path / "stage"
+    (stage / "rvm_mp").mkdir(parents=True)
+    (stage / "rvm_mp" / "x.py").write_text("X = 1\n")
+    (stage / "board.json").write_text('{"name": "seed-64k"}\n')
+    deploy.copy_ampy(str(stage), board.link)
+    fs = tmp_path / "fs"
+    assert (fs / "rvm_mp" / "x.py").read_text() == "X = 1\n"
+    assert (fs / "board.json").exists() and (fs / "agents").is_dir()
