@@ -62,7 +62,7 @@ def test_seven_phases_and_attest_record():
         # the digest is what attest() computes from the parts
         mods = measure_modules(b.module_root)
         assert len(mods) == 3
-        prof_h = hashlib.sha256(b.profile_bytes).digest()
+        prof_h = b.profile_hash
         bh = [hashlib.sha256(rt.bundle_data(n)).digest() for n in ("a", "b")]
         assert attest(mods, prof_h, bh) == b.digest
         d = hashlib.sha256(b"RVMA-v1").digest()
@@ -114,7 +114,7 @@ def test_rejected_bundle_is_not_measured_and_never_runs():
         assert ph6[8] == errors.ESIG.code   # phase 6 reports the refusal
         assert len(rt2.sched.tasks) == 1
         # measured: the profile differs, the bundle list does not
-        pb = hashlib.sha256(b2.profile_bytes).digest()
+        pb = b2.profile_hash
         d0 = hashlib.sha256(b"RVMA-v1").digest()
         for m in measure_modules(mods):
             d0 = extend(d0, m)
