@@ -142,6 +142,11 @@ class RegionManager:
         self.stats_moves = 0
         self.last_restore_seq = 0   # checkpoint seq of the last F2 restore
         self.delta_max = delta_max  # compact the delta log past this (0: never)
+        # optional L2 hook: on_region_access(rid, pid, nbytes, is_write)
+        # after every successful read/write (coherence DC-9 access stats);
+        # its exceptions are caught and counted, never reach the kernel
+        self.access_observer = None
+        self.observer_errors = 0
         self._horizon = {}          # rid -> seq before which history is gone
         self._horizon_all = 0       # the same for regions without a marker
         if root is not None:
@@ -319,6 +324,8 @@ class RegionManager:
             return self._deny(OP_READ, pid, rid, e, r.owner, off)
         r.last_use = self.clock()
         a = r.off + off
+        if self.access_observer is not None:
+            self._observe(rid, pid, n, False)
         return bytes(self.mv[a:a + n])
 
     def view(self, pid, rid):
@@ -359,7 +366,15 @@ class RegionManager:
         seq = self.log.emit(kinds.REGION_WRITE, pid, r.owner, rid, off, n,
                             hash32(new))
         self.deltas.append(D_WRITE, seq, rid, off, new)
+        if self.access_observer is not None:
+            self._observe(rid, pid, n, True)
         return n
+
+    def _observe(self, rid, pid, n, is_write):
+        try:
+            self.access_observer.on_region_access(rid, pid, n, is_write)
+        except Exception:  # L2 is optional and may fail (DC-1)
+            self.observer_errors += 1
 
     # ---- sharing (WARM) and DC-9 reassignment --------------------------------
     def share(self, pid, rid, to_pid, authorized=False):

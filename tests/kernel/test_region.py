@@ -202,3 +202,25 @@ def test_kernel_region_syscalls_through_capabilities():
     assert k.mem.regions_of(p2) == [] and not errors.is_err(h3)
     k.mem.close()
     kt.rmtree(d)
+
+
+def test_access_observer_sees_traffic_and_cannot_break_the_kernel():
+    log, m = _mgr()
+    seen = []
+
+    class Obs:
+        def on_region_access(self, rid, pid, n, is_write):
+            seen.append((rid, pid, n, is_write))
+            if len(seen) == 2:
+                raise RuntimeError("engine failure")
+
+    m.access_observer = Obs()
+    rid = m.alloc(1, 32)
+    m.share(1, rid, 2)
+    assert m.read(2, rid, 0, 8) == bytes(8)
+    m.unshare(1, rid, 2)
+    assert m.write(1, rid, 0, b"abc") == 3
+    assert m.read(1, rid, 0, 3) == b"abc"
+    assert m.read(1, rid, 30, 8) is errors.EBOUNDS   # refusals are not traffic
+    assert seen == [(rid, 2, 8, False), (rid, 1, 3, True), (rid, 1, 3, False)]
+    assert m.observer_errors == 1
