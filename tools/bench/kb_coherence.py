@@ -317,3 +317,226 @@ def bench(emit):
     bench_placement(emit, "shifting", 32, 4, 60)
     bench_placement(emit, "clustered", 32, 4, 60, budget_us=200)
     bench_placement(emit, "shifting", 32, 4, 60, budget_us=200)
+    for event in (False, True):
+        for kind in ("clustered", "shifting", "churn", "uniform"):
+            bench_sched(emit, kind, 16, 4, 60, event)
+
+
+# ---- p99 round trip with the REAL scheduler objects ------------------------
+# Each of k slots is one rvm_mp.scheduler.Scheduler (its own pick: priority =
+# deadline urgency + boost, LRU ties) on a shared virtual clock (ms for the
+# scheduler, us for the model). Mixed pressure: 25 % heavy partitions (1000
+# us quanta), the rest light (100 us). Pings sampled from the workload's
+# traffic (40 per 20 ms epoch) are sent when the sender next runs; the
+# sender then blocks (recv) until the reply arrives and wakes; the receiver
+# handles a ping (10 us) when its scheduler next picks it and replies. A
+# message takes 5 us on the same slot, 50 us across slots; a switch 20 us.
+#   busy:  every partition computes whenever it is not blocked
+#   event: light partitions are event-driven (block in recv when idle),
+#          heavy ones compute
+# Naive: static placement, NullSignal (boost 0). Engine: Placer placement,
+# with boost 0 and with the engine's per-epoch boosts (sched_bp) through the
+# scheduler's signal contract at its default weight (50 ms).
+EPOCH_US = 20000
+
+
+class _SlotSignal:
+    """The engine seen by one slot's scheduler (the simulation steps the
+    engine once per epoch itself, as signal.CoherenceSignal.refresh would)."""
+    available = True
+
+    def __init__(self, eng):
+        self.eng = eng
+
+    def refresh(self, now):
+        return not self.eng.degraded
+
+    def boost(self, pid):
+        return self.eng.sched_bp(pid)
+
+
+def sched_sim(kind, n, k, epochs, engine_on, samples=40, seed=1,
+              budget_us=50, boost=True, boost_ms=50, event=False):
+    from rvm_mp import scheduler as S
+    cap = n // k
+    pids = list(range(1, n + 1))
+    st = {}
+    for p in pids:
+        st[p] = ((p - 1) * k) // n
+    clock = [0]
+
+    def cms():
+        return (clock[0] // 1000) & 0x3FFFFFFF
+
+    def cus():
+        return clock[0] & 0x3FFFFFFF
+
+    eng = CoherenceEngine(_NullLog(), n, budget_us=budget_us,
+                          clock_us=_StepClock(STEP_US))
+    g = eng.graph
+    for p in pids:
+        g.add(p)
+    placer = Placer(g, k, cap, every=4, initial=lambda p: st[p])
+    where = {}
+    for p in pids:
+        where[p] = placer.slot_of(p)
+    sig = _SlotSignal(eng) if (engine_on and boost) else S.NullSignal()
+    scheds = [S.Scheduler(_NullLog(), cms, cus, capacity=n + 1, signal=sig,
+                          boost_weight=boost_ms * S.PRIO_Q)
+              for _ in range(k)]
+    cls = load_classes(n, seed)
+    tasks = {}
+    for p in pids:
+        t = S.Task(p)
+        t.state = S.T_READY
+        t.deadline = 100
+        tasks[p] = t
+        scheds[where[p]].add(t)
+    busy_until = [0] * k
+    running = [None] * k
+    outbox = {}
+    inbox = {}
+    for p in pids:
+        outbox[p] = []
+        inbox[p] = []
+    rts = []
+    blocked = {}     # pid -> waiting for the reply to its ping
+    for p in pids:
+        blocked[p] = False
+    rng = Rng(seed * 13 + 5)
+    gen_it = gen(kind, n, epochs, seed=seed)
+    for e in range(epochs):
+        traffic = next(gen_it)
+        t_end = (e + 1) * EPOCH_US
+        # sample this epoch's pings by traffic weight
+        cum = []
+        c = 0
+        for a, b, m in traffic:
+            c += m
+            cum.append(c)
+        if c:
+            for _ in range(samples):
+                pick = rng.below(c)
+                lo, hi = 0, len(cum) - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cum[mid] > pick:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                a, b, m = traffic[lo]
+                if rng.below(2):
+                    a, b = b, a
+                outbox[a].append(b)
+        # run the slots until the epoch ends
+        while True:
+            s = 0
+            for i in range(1, k):
+                if busy_until[i] < busy_until[s]:
+                    s = i
+            now = busy_until[s]
+            if now >= t_end:
+                break
+            clock[0] = now
+            sch = scheds[s]
+            prev = running[s]
+            running[s] = None
+            if prev is not None and prev.state != S.T_WAIT:
+                q = prev.pid
+                if event and not cls[q] and not outbox[q] and not inbox[q]:
+                    sch.wait(prev, 1, -1, cms())   # idle light agent: recv
+                else:
+                    sch.make_ready(prev, cms())
+            # a blocked partition wakes when a message for it arrives (or,
+            # idle, when it has pings to send)
+            nxt = t_end
+            for t in sch.tasks:
+                if t.state != S.T_WAIT:
+                    continue
+                if outbox[t.pid] and not blocked[t.pid]:
+                    sch.make_ready(t, cms())
+                    continue
+                if inbox[t.pid]:
+                    av = min(x[0] for x in inbox[t.pid])
+                    if av <= now:
+                        sch.make_ready(t, (av // 1000) & 0x3FFFFFFF)
+                    elif av < nxt:
+                        nxt = av
+            t = sch.pick(cms())
+            if t is None:
+                busy_until[s] = min(nxt, now + 100)
+                continue
+            now += SW
+            p = t.pid
+            # handle what has arrived: pings get a reply, replies end a trip
+            keep = []
+            for item in inbox[p]:
+                avail, kind_, peer, t0 = item
+                if avail > now:
+                    keep.append(item)
+                    continue
+                now += HND
+                if kind_ == 0:
+                    lat = LOC if where[peer] == where[p] else REM
+                    inbox[peer].append((now + lat, 1, p, t0))
+                else:
+                    rts.append(now - t0)
+                    blocked[p] = False
+            inbox[p] = keep
+            sch.ran(t, cms(), SW, HND)
+            if not blocked[p] and outbox[p]:
+                # send one ping, then block until the reply (recv)
+                q = outbox[p].pop(0)
+                lat = LOC if where[q] == where[p] else REM
+                inbox[q].append((now + lat, 0, p, now))
+                blocked[p] = True
+            if blocked[p]:
+                sch.wait(t, 1, -1, cms())
+                running[s] = t
+                busy_until[s] = now
+                continue
+            now += QH if cls[p] else QL
+            running[s] = t
+            busy_until[s] = now
+        # epoch boundary: the engine learns, places, the schedulers refresh
+        for a, b, m in traffic:
+            g.add_weight(a, b, m)
+        eng.epoch()
+        if engine_on:
+            placer.epoch(eng.allowed())
+            for p in pids:
+                ns = placer.slot_of(p)
+                if ns != where[p]:
+                    t = tasks[p]
+                    old = scheds[where[p]]
+                    if running[where[p]] is t:
+                        running[where[p]] = None
+                    was = t.state
+                    old.remove(t)
+                    scheds[ns].add(t)
+                    if was == S.T_WAIT:
+                        t.state = S.T_WAIT
+                    else:
+                        scheds[ns].make_ready(t, t_end // 1000)
+                    where[p] = ns
+        for sch in scheds:
+            sch.end_epoch(t_end // 1000)
+    return _p99(rts), len(rts)
+
+
+def bench_sched(emit, kind, n, k, epochs, event):
+    t = ticks_us()
+    naive, cnt = sched_sim(kind, n, k, epochs, False, event=event)
+    place_only, _ = sched_sim(kind, n, k, epochs, True, boost=False,
+                              event=event)
+    coh, _ = sched_sim(kind, n, k, epochs, True, event=event)
+    dt = ticks_diff(ticks_us(), t)
+    tag = "realsched_%s_%s_n%d_k%d" % ("event" if event else "busy", kind, n, k)
+    emit(tag + "_p99_rt_naive", naive, "us",
+         "static placement, boost 0, %d round trips" % cnt)
+    emit(tag + "_p99_rt_engine_placement_only", place_only, "us", "boost 0")
+    emit(tag + "_p99_rt_engine", coh, "us", "placement + per-epoch boost (50 ms weight)")
+    emit(tag + "_p99_placement_only_over_naive", place_only / max(1, naive), "x", "")
+    emit(tag + "_p99_engine_over_naive", coh / max(1, naive), "x",
+         "criterion <= 0.80")
+    emit(tag + "_sim_time", dt / 1000, "ms", "")
