@@ -445,7 +445,7 @@ class Runtime:
             self.gate.active = 0
 
     # ---- the loop ---------------------------------------------------------------------
-    def step(self):
+    def step_py(self):
         """One scheduling decision. True if an agent ran."""
         s = self.sched
         now = self._ms()
@@ -528,6 +528,8 @@ class Runtime:
             s.throttle(t, S.Q_CPU, cpu, q)
         self.steps += 1
         return True
+
+    step = step_py
 
     def _fail(self, t, err, now):
         t.exc = err
@@ -935,3 +937,12 @@ class Runtime:
         if self.log.store is not None:
             self.log.store.close()
         self.gate.uninstall()
+
+
+# The native-emitter step (same code) where the port has the emitter.
+try:
+    from .switch_native import step as _step_native
+    Runtime.step = _step_native
+    NATIVE = True
+except (ImportError, SyntaxError):
+    NATIVE = False

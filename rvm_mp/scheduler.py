@@ -264,7 +264,7 @@ class Scheduler:
         return n
 
     # ---- the pick -------------------------------------------------------------
-    def pick(self, now):
+    def pick_py(self, now):
         """The next task to run, or None when nothing is runnable. One pass:
         the best hard (Reflex) task and the best other task; then the mode
         decides between them."""
@@ -314,6 +314,8 @@ class Scheduler:
                 return bs
             self.reflex_start = us
         return bh
+
+    pick = pick_py
 
     def ipc_allowed(self, t):
         """Reflex is local-only: hard tasks and anything in Reflex mode get
@@ -537,3 +539,12 @@ class Scheduler:
                 i = c
             else:
                 break
+
+
+# The native-emitter pick (same code) where the port has the emitter.
+try:
+    from .switch_native import pick as _pick_native
+    Scheduler.pick = _pick_native
+    NATIVE = True
+except (ImportError, SyntaxError):
+    NATIVE = False

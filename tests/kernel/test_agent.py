@@ -383,3 +383,49 @@ def test_mpy_bundle_runs_gated_on_micropython():
         assert K.recs(rt.log, kinds.IMPORT_DENIED)
     finally:
         K.done(rt)
+
+
+def test_native_step_matches_portable():
+    # the native-emitter Runtime.step (MicroPython) against step_py: same
+    # agents, same fake clock -> the same witness records and agent results
+    from rvm_mp.witness import unpack
+    src = """
+OUT = []
+async def main(rvm):
+    h = await rvm.handle("c")
+    for i in range(6):
+        await rvm.yield_()
+        await rvm.sleep_ms(7)
+        try:
+            await rvm.send(h, b"%d" % i)
+        except Exception as e:
+            OUT.append(e.args[0])
+    OUT.append(await rvm.now())
+    raise ValueError("end")
+"""
+    sink = """
+OUT = []
+async def main(rvm):
+    h = await rvm.handle("c")
+    while True:
+        OUT.append((await rvm.recv(h, 50))[1])
+"""
+    runs = []
+    for portable in (True, False):
+        pf, k, rt = K.make(step_us=100)
+        try:
+            if portable:
+                rt.step = rt.step_py
+            a = K.load(rt, "a", src)
+            b = K.load(rt, "b", sink, {"quota": {"msgs": 3}})
+            rt.connect("c", a, b, 2)
+            rt.run(max_steps=120)
+            recs = []
+            for r in rt.log.iter_range(0):
+                f = unpack(r)
+                recs.append((f[3], f[4], f[5], f[6]) + f[7:11])
+            runs.append((recs, _g(rt, b)["OUT"], rt.steps))
+        finally:
+            K.done(rt)
+    assert runs[0] == runs[1]
+    assert runs[0][1][0:6] == [b"0", b"1", b"2", b"3", b"4", b"5"]

@@ -271,3 +271,34 @@ def test_switch_path_does_not_allocate():
     finally:
         micropython.heap_unlock()
     assert s.e_switches == 204
+
+
+def test_native_pick_matches_portable():
+    # the native-emitter pick (MicroPython) against the portable pick_py on
+    # the same scenarios; on CPython both are the portable code
+    import os
+    s, ts, c, log = _mk(n=6, reflex_budget_us=3000)
+    seed = [12345]
+
+    def rnd(n):
+        seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        return seed[0] % n
+    for case in range(300):
+        for t in ts:
+            t.state = S.T_READY if rnd(3) else S.T_SLEEP
+            t.fl = (S.F_HARD if rnd(4) == 0 else 0) | \
+                (S.F_RECOVERY if rnd(3) == 0 else 0)
+            t.deadline = c.ms() + rnd(400) - 100
+            t.boost = rnd(3) * 400
+            t.last = rnd(50)
+        s.mode = (S.MODE_FLOW, S.MODE_REFLEX, S.MODE_RECOVERY)[rnd(3)]
+        s.reflex_start = c.us_() - rnd(6000)
+        saved = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
+        a = S.Scheduler.pick_py(s, c.ms())
+        after_py = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
+        s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns = saved
+        b = s.pick(c.ms())
+        after = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
+        assert a is b, case
+        assert after_py == after, case
+        c.adv(rnd(5))

@@ -1,0 +1,170 @@
+# Native-emitter copies of the two hot functions of the partition switch:
+# Scheduler.pick and Runtime.step. The portable originals are
+# Scheduler.pick_py (scheduler.py) and Runtime.step_py (runtime.py); this
+# module is the same code under @micropython.native (constants inlined, no
+# bare re-raise, which the native emitter lacks). scheduler.py and
+# runtime.py install these at import when the port has the native emitter;
+# tests run both on the same scenarios (test_scheduler, test_agent).
+# Kept in its own module: a port without the emitter refuses the whole file
+# at compile time ("invalid micropython decorator").
+from .compat import IS_MICROPYTHON, const, ticks_diff, ticks_add
+
+if not IS_MICROPYTHON:
+    raise ImportError("native switch path: MicroPython only")
+
+import micropython  # noqa: E402
+
+_T_READY = const(0)
+_T_THROTTLED = const(3)
+_MODE_FLOW = const(0)
+_MODE_REFLEX = const(1)
+_MODE_RECOVERY = const(2)
+_F_HARD = const(1)
+_F_RECOVERY = const(2)
+_F_TRUSTED = const(4)
+_F_PENDING = const(64)
+_PRIO_Q = const(16)
+_Q_CPU = const(1)
+_OP_YIELD = const(1)
+_OP_SLEEP = const(2)
+
+from .errors import EINVAL as _EINVAL  # noqa: E402
+
+
+@micropython.native
+def pick(self, now):
+    """The next task to run, or None when nothing is runnable. One pass:
+    the best hard (Reflex) task and the best other task; then the mode
+    decides between them."""
+    rec = self.mode == _MODE_RECOVERY
+    horizon = self.horizon
+    hmax = horizon + horizon
+    bh = None   # best hard-deadline task
+    bs = None   # best other task
+    ph = 0
+    ps = 0
+    td = ticks_diff
+    for t in self.tasks:
+        if t.state:  # != T_READY
+            continue
+        fl = t.fl
+        if rec and not fl & _F_RECOVERY:
+            continue
+        u = horizon - td(t.deadline, now)
+        if u < 0:
+            u = 0
+        elif u > hmax:
+            u = hmax
+        p = u * _PRIO_Q + t.boost
+        if fl & _F_HARD:
+            if bh is None or p > ph or (p == ph and t.last < bh.last):
+                bh = t
+                ph = p
+        elif bs is None or p > ps or (p == ps and t.last < bs.last):
+            bs = t
+            ps = p
+    if rec:
+        return bh if bh is not None else bs
+    if bh is None:
+        self.mode = _MODE_FLOW
+        return bs
+    us = self.clock_us()
+    if self.mode != _MODE_REFLEX:
+        self.mode = _MODE_REFLEX
+        self.e_reflex += 1
+        self.reflex_start = us
+        return bh
+    if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
+        # bounded: one Flow task runs, then Reflex may start again
+        if bs is not None:
+            self.reflex_overruns += 1
+            self.mode = _MODE_FLOW
+            return bs
+        self.reflex_start = us
+    return bh
+
+
+@micropython.native
+def step(self):
+    """One scheduling decision. True if an agent ran."""
+    s = self.sched
+    now = self._ms()
+    if ticks_diff(now, s.epoch_start) >= s.epoch_ms:
+        self._epoch(now)
+        if not self.running:
+            return False
+    if s.nheap:
+        s.wake_due(now)
+    if self.jobs:
+        self._run_job()
+        return False
+    if self.control is not None:
+        self._poll_console(now)
+    t = s.pick(now)
+    if t is None:
+        self._idle(now)
+        return False
+    fl = t.fl
+    if fl & _F_PENDING:
+        t.fl = fl & ~_F_PENDING
+        self._dispatch(t, now)
+        if t.state != _T_READY:
+            return False
+    if ticks_diff(now, t.deadline) > 0:
+        s.miss(t, now)   # picked after its deadline
+    # resume the agent: the partition switch
+    gate = self.gate
+    us1 = self._us()
+    gate.active = 0 if fl & _F_TRUSTED else t.pid
+    try:
+        exc = t.exc
+        if exc is not None:
+            t.exc = None
+            exc.__traceback__ = None
+            y = t.coro.throw(exc)
+        else:
+            v = t.result
+            t.result = None
+            y = t.coro.send(v)
+    except StopIteration:
+        gate.active = 0
+        self._exit(t, 0, 0, now)
+        return True
+    except KeyboardInterrupt as e:
+        gate.active = 0
+        raise e
+    except BaseException as e:  # the agent failed: contain it
+        gate.active = 0
+        self._fault(t, e, now)
+        return True
+    gate.active = 0
+    us2 = self._us()
+    if y is t.req:
+        op = y.op
+        if op == _OP_YIELD:  # the hot request, served inline
+            t.deadline = ticks_add(now, t.deadline_ms)
+            t.state = _T_THROTTLED if t.thr else _T_READY
+        elif op == _OP_SLEEP and type(y.a0) is int and y.a0 >= 0:
+            s.sleep(t, ticks_add(now, y.a0))
+        else:
+            self._dispatch(t, now)
+    else:  # awaited something that is not its Request
+        t.exc = _EINVAL
+        s.make_ready(t, now)
+    # accounting: Scheduler.ran() inlined on the hot path. Switch time is
+    # from the end of the previous slice to the start of this one.
+    n = s.switch_no + 1
+    s.switch_no = n
+    t.last = n
+    s.e_switches += 1
+    s.e_switch_us += ticks_diff(us1, self._last_us)
+    self._last_us = us2
+    pid = t.pid
+    s.e_active |= (1 << (pid - 1)) if pid <= 30 else 0x40000000
+    cpu = t.cpu_us + ticks_diff(us2, us1)
+    t.cpu_us = cpu
+    q = t.cpu_quota_us
+    if q and cpu > q:
+        s.throttle(t, _Q_CPU, cpu, q)
+    self.steps += 1
+    return True
