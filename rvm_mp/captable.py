@@ -91,7 +91,7 @@ class CapTable:
     def resolve(self, pid, handle):
         """(pool index, 0) or (-1, errcode) for handle in pid's table.
         Errcodes: 1 EBADHANDLE, 2 ESTALE, 8 ESTATE (no table)."""
-        t = self.tables.get(pid)
+        t = self.tables.get(pid) if type(pid) is int else None
         if t is None:
             return -1, 8
         if type(handle) is not int or handle < 256 or handle > 0xFFFF:
@@ -295,7 +295,7 @@ class CapTable:
     def entries(self, pid):
         """[(handle, otype, oid, rights, depth)] for pid's table."""
         out = []
-        t = self.tables.get(pid)
+        t = self.tables.get(pid) if type(pid) is int else None
         if t is None:
             return out
         for s in range(self.per):

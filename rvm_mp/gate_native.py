@@ -17,6 +17,8 @@ _INT = int
 
 @micropython.native
 def p1(self, pid, handle, otype, oid, rights):
+    if pid.__class__ is not _INT:
+        return _ESTATE
     t = self._tables.get(pid)
     if t is None:
         return _ESTATE

@@ -282,7 +282,7 @@ class Kernel:
         self._notify(pid, old, ST_TERMINATED)
 
     def quota_reset(self, pid):
-        p = self.parts.get(pid)
+        p = self.parts.get(pid) if type(pid) is int else None
         if p is None:
             return errors.ENOENT
         p.msgs_used = 0
@@ -479,6 +479,9 @@ class Kernel:
     def prove(self, caller, op, target, proofs):
         """P3 for a high-stakes op (code load, migrate, merge): 0 or error.
         Ops not in p3_ops pass without proofs."""
+        if type(op) is not int or not 0 <= op < 64:
+            return self._deny(kinds.PROOF_P3, caller, target, errors.EINVAL,
+                              3, 0, 0, 0)
         if not (self.p3_ops >> op) & 1 and not proofs:
             return 0
         return self.gate.p3(_i(caller), op, _i(target), proofs)
@@ -612,11 +615,18 @@ class Kernel:
             return ch
         slot = ch.head
         n = ch.lens[slot]
+        if not isinstance(buf, (bytearray, memoryview)):
+            return self._deny(kinds.IPC_DENIED, caller, ch.srcs[slot],
+                              errors.EINVAL, 2, ch.cid, n, OP_RECV)
         if n > len(buf):
             return self._deny(kinds.IPC_DENIED, caller, ch.srcs[slot],
                               errors.ETOOBIG, 2, ch.cid, n, OP_RECV)
         o = slot * ch.pmax
-        buf[0:n] = ch.mv[o:o + n]
+        try:
+            buf[0:n] = ch.mv[o:o + n]
+        except (TypeError, ValueError):   # a read-only memoryview
+            return self._deny(kinds.IPC_DENIED, caller, ch.srcs[slot],
+                              errors.EINVAL, 2, ch.cid, n, OP_RECV)
         self._delivered(caller, ch, slot)
         return n
 
@@ -628,6 +638,8 @@ class Kernel:
         return ch.count if ch is not None else errors.ENOENT
 
     def edge(self, a, b):
+        if not valid_pid(a) or not valid_pid(b):
+            return 0, 0
         if a > b:
             a, b = b, a
         key = (a << 12) | b
@@ -657,7 +669,7 @@ class Kernel:
             return self._deny(kinds.LEASE_DENIED, caller, 0, errors.ENOENT, 0,
                               0, _i(duration_ms), OP_LEASE)
         if (type(duration_ms) is not int or not 1 <= duration_ms <= LEASE_MAX_MS
-                or type(nonce) is not int):
+                or type(nonce) is not int or not -1 <= nonce <= _M30):
             return self._deny(kinds.LEASE_DENIED, caller, 0, errors.EINVAL, 0,
                               di + 1, 0, OP_LEASE)
         ci = self.gate.check(caller, handle, OT_DEVICE, di + 1, R_READ,
@@ -671,10 +683,14 @@ class Kernel:
                                   2, di + 1, duration_ms, OP_LEASE)
             msg = lease_message(caller, name, duration_ms, nonce)
             full = []
-            for pr in proofs or ():
-                if pr and pr[0] == P3_HMAC and len(pr) == 2:
+            if not isinstance(proofs, (list, tuple)):
+                proofs = ()
+            for pr in proofs:
+                if not isinstance(pr, tuple) or not pr:
+                    continue
+                if pr[0] == P3_HMAC and len(pr) == 2:
                     full.append((P3_HMAC, msg, pr[1]))
-                elif pr and pr[0] == P3_ED25519 and len(pr) == 3:
+                elif pr[0] == P3_ED25519 and len(pr) == 3:
                     full.append((P3_ED25519, pr[1], msg, pr[2]))
             r = self.gate.p3(caller, OP_LEASE, di + 1, full)
             if r:
@@ -725,7 +741,7 @@ class Kernel:
         return self.leases.expire()
 
     def leases_of(self, pid):
-        return self.leases.of(pid)
+        return self.leases.of(pid) if valid_pid(pid) else []
 
     # ---- memory regions (rvm_mp/region.py, wired by the persistence engineer) --
     # A partition names a region through a capability (OT_REGION, rid) the

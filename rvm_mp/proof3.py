@@ -29,10 +29,11 @@ _ENOTSUP = errors.ENOTSUP
 
 def p3(self, pid, op, target, proofs):
     """Check every proof; 0 or the first failure (each witnessed)."""
-    if not proofs:
-        self.k.log.deny(kinds.PROOF_P3, pid, target, _EPROOF.code, 3,
-                        0, 0, op)
-        return _EPROOF
+    if not proofs or not isinstance(proofs, (list, tuple)):
+        e = _EINVAL if proofs and not isinstance(proofs, (list, tuple)) \
+            else _EPROOF
+        self.k.log.deny(kinds.PROOF_P3, pid, target, e.code, 3, 0, 0, op)
+        return e
     for pr in proofs:
         kind, r, inp = _one(self, pr)
         if r:

@@ -101,6 +101,8 @@ class ProofGate:
         of type otype; otype 0 (with oid -1): any capability. Replaced at
         import by the native-emitter copy in gate_native.py when the port
         has one (same code, same vectors in test_proofgate)."""
+        if pid.__class__ is not _INT:
+            return _ESTATE
         t = self._tables.get(pid)
         if t is None:
             return _ESTATE
@@ -215,9 +217,10 @@ class ProofGate:
 
     def refuse(self, pid, target, err, tier, handle, rights, op):
         self.stats_denied += 1
-        self.k.log.deny(kinds.CAP_DENIED, pid, target if target > 0 else 0,
+        self.k.log.deny(kinds.CAP_DENIED, pid if type(pid) is int else 0,
+                        target if type(target) is int and target > 0 else 0,
                         err.code, tier, handle if type(handle) is int else 0,
-                        rights, op)
+                        rights if type(rights) is int else 0, op)
 
     def bounds(self, off, n, size):
         if (type(off) is not int or type(n) is not int or off < 0 or n < 0

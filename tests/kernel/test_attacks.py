@@ -396,3 +396,64 @@ def test_rfc8032_vector_1():
     assert ed25519.verify(pub, b"", sig) is True
     assert ed25519.verify(pub, b"x", sig) is False
     assert ed25519.verify(pub[:31], b"", sig) is False
+
+
+def test_garbage_arguments_never_raise():
+    # every kernel entry point with junk in each position of an otherwise
+    # valid call: a value or an RvmError, never an exception, and the
+    # kernel keeps working afterwards
+    clk = Clock()
+    k, rx, tx = _world(clk)
+    dev = k.cap_mint(1, OT_DEVICE, k.device_id("led"), R_ALL & ~R_GRANT_ONCE)
+    reg = k.cap_mint(1, OT_REGION, 3, R_READ | R_WRITE | R_GRANT | R_REVOKE)
+    junk = (None, "x", -1, 0, 4096, 1 << 70, 3.5, b"", (), [()], True)
+    calls = (
+        (k.part_create, (1, 0, None, 0, 0, 0, "")),
+        (k.part_state, (1,)),
+        (k.part_set_state, (0, 3, 2, 0, 0)),
+        (k.part_terminate, (0, 3, 0, 0)),
+        (k.cap_mint, (1, OT_REGION, 9, R_READ)),
+        (k.cap_derive, (1, reg, R_READ, 0)),
+        (k.cap_grant, (1, reg, 2, R_READ, 0, -1)),
+        (k.cap_revoke, (1, reg, 0)),
+        (k.cap_delete, (1, reg, 0)),
+        (k.cap_lookup, (1, reg)),
+        (k.cap_attenuate, (1, reg, R_READ)),
+        (k.cap_move, (1, reg, 2)),
+        (k.chan_create, (1, 0)),
+        (k.chan_close, (1, rx)),
+        (k.send, (2, tx, b"x")),
+        (k.recv, (1, rx)),
+        (k.recv_into, (1, rx, bytearray(64))),
+        (k.pending, (1, rx)),
+        (k.lease, (1, dev, "led", 10, -1, None)),
+        (k.lease_revoke, (1, "led", dev, None)),
+        (k.prove, (1, OP_CODE_LOAD, 1, [(P3_PREIMAGE, bytes(32), b"")])),
+        (k.merkle_commit, (0, 1)),
+        (k.edge, (1, 2)),
+        (k.leases_of, (1,)),
+        (k.quota_reset, (1,)),
+    )
+    k2 = _k(clk)
+    k2.p3_ops |= 1 << 12   # OP_LEASE: leases need a P3 proof
+    d2 = k2.cap_mint(1, OT_DEVICE, k2.device_id("led"), R_READ | R_WRITE)
+    calls = calls + ((k2.lease, (1, d2, "led", 10, 5, [(P3_HMAC, bytes(32))])),)
+    n = 0
+    for fn, base in calls:
+        for pos in range(len(base)):
+            for j in junk:
+                args = list(base)
+                args[pos] = j
+                try:
+                    fn(*args)
+                except Exception as e:
+                    raise AssertionError("%r%r raised %r" % (fn, tuple(args), e))
+                n += 1
+    assert n > 500
+    k.send(2, tx, b"y")
+    # still a working kernel: a new partition talks to partition 1
+    p = k.part_create(0)
+    assert not errors.is_err(p) and k.part_start(0, p) == 0
+    h = k.chan_create(p)
+    assert not errors.is_err(h)
+    assert k.send(p, h, b"ok") == 0 and k.recv(p, h) == (p, b"ok")
