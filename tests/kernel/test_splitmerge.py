@@ -307,3 +307,19 @@ def test_channels_survive_with_their_new_holder():
     assert k2.part_terminate(0, p) == 0
     hn = k2.cap_list(new)[0][0]
     assert k2.send(new, hn, b"ok") == 0
+
+
+def test_split_authority_through_the_proof_gate():
+    k, e = _setup()
+    p = _part(k, "src")
+    q = _part(k, "peer")
+    _couple(e, p, q)
+    n0 = len(k.part_list())
+    # q holds no capability on (OT_GRAPH, p): refused by P1, witnessed
+    r = sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=0x101)
+    assert errors.is_err(r) and len(k.part_list()) == n0
+    h = k.cap_mint(q, OT_GRAPH, p, R_READ)     # READ is not enough
+    assert errors.is_err(sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h))
+    h = k.cap_mint(q, OT_GRAPH, p, R_READ | R_WRITE)
+    new = sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h)
+    assert not errors.is_err(new) and len(k.part_list()) == n0 + 1
