@@ -67,7 +67,7 @@ class CapTable:
         self.parent = array("h", [-1] * n)  # -1: root minted by the kernel
         self.serial = array("i", [0] * n)
         self.pser = array("i", [0] * n)     # serial of the parent at derive
-        self.expiry = [0] * n               # ticks_ms (the unix port's are 62-bit)
+        self.expiry = {}                    # idx -> ticks_ms deadline (F_EXPIRES only)
         self._mark = bytearray(n)           # scratch for subtree walks
         self._free = array("h", range(n - 1, -1, -1))
         self._nfree = n
@@ -148,7 +148,8 @@ class CapTable:
         self._ser = (self._ser + 1) & _SER_MASK
         self.serial[ci] = self._ser
         self.flags[ci] = flags
-        self.expiry[ci] = expiry
+        if flags & F_EXPIRES:
+            self.expiry[ci] = expiry
 
     def _unslot(self, ci):
         """Take entry ci out of its holder's table (its handle goes stale)."""
@@ -165,6 +166,8 @@ class CapTable:
 
     def _release(self, ci):
         self._unslot(ci)
+        if self.flags[ci] & F_EXPIRES:
+            del self.expiry[ci]
         self.otype[ci] = 0
         self.key[ci] = 0
         self.rights[ci] = 0

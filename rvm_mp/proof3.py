@@ -16,7 +16,6 @@ import struct
 from .compat import const
 from . import errors
 from . import kinds
-from . import merkle
 from .proofgate import (h32, P3_PREIMAGE, P3_LINKAGE, P3_HMAC, P3_INCLUSION,
                         P3_ED25519)
 
@@ -106,6 +105,7 @@ def _ed25519(self, pub, msg, sig):
 
 
 def _inclusion(self, rec, seq, lo, hi, path):
+    from . import merkle   # only inclusion proofs and roots need it
     root = self.roots.get((lo, hi))
     if root is None or len(rec) != 64 or not lo <= seq < hi:
         return _EPROOF
@@ -130,6 +130,7 @@ def commit_root(self, lo, hi):
         if log.record(s) is None:
             log.deny(kinds.MERKLE_ROOT, 0, 0, _EPROOF.code, 3, lo, 0, 0)
             return _EPROOF
+    from . import merkle
     root = merkle.root(lambda i: log.record(lo + i), hi - lo)
     key = (lo, hi)
     if key not in self.roots:
