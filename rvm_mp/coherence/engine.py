@@ -63,6 +63,7 @@ class CoherenceEngine:
         self.overruns = 0
         self.failures = 0
         self.last_error = None
+        self.region_traffic = None  # splitmerge.RegionTraffic when installed
         # False when the scheduler owns DEGRADED_ENTER/EXIT (signal.py):
         # it witnesses the transitions it sees through refresh()
         self.witness_degraded = witness_degraded

@@ -3,6 +3,7 @@
 #   kernel.ipc_observer         on_message(src, dst, nbytes)
 #   kernel.mem.policy           tier policy: scored while the engine is
 #                               healthy, the static thresholds while degraded
+#   kernel.mem.access_observer  per-region access counts for DC-9 (split)
 # runtime.make_signal() imports this module lazily ("scheduler": {"signal":
 # "coherence"} or "coherence": true in the board profile); if the import or
 # make() fails, the kernel runs with the NullSignal (DC-1).
@@ -52,6 +53,10 @@ def make(kernel, profile):
     kernel.ipc_observer = e
     kernel.coherence = e
     mem = kernel.mem
+    if mem is not None and hasattr(mem, "access_observer"):
+        from .splitmerge import RegionTraffic
+        e.region_traffic = RegionTraffic()
+        mem.access_observer = e.region_traffic   # DC-9 access statistics
     if mem is not None and hasattr(mem, "policy"):
         from .. import tiers
 

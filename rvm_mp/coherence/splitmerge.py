@@ -109,6 +109,48 @@ class RegionAccess:
         return tuple(s) if s else (0, 0, 0, 0)
 
 
+class RegionTraffic:
+    """Per-region, per-partition access counters, fed by the memory
+    manager's access hook (mem.access_observer.on_region_access). split()
+    turns them into side counts: accesses by partitions in `peers_b` count
+    for the new side, every other partition's (the source's own included)
+    for the side that stays. Bounded: at most `max_regions` regions tracked."""
+
+    def __init__(self, max_regions=64):
+        self.max_regions = max_regions
+        self.stats = {}
+        self.dropped = 0
+
+    def on_region_access(self, rid, pid, nbytes, is_write):
+        d = self.stats.get(rid)
+        if d is None:
+            if len(self.stats) >= self.max_regions:
+                self.dropped += 1
+                return
+            d = {}
+            self.stats[rid] = d
+        c = d.get(pid)
+        if c is None:
+            c = [0, 0]
+            d[pid] = c
+        c[0] += 1
+        c[1] += nbytes
+
+    def side_stats(self, rid, peers_b):
+        a = [0, 0, 0, 0]
+        d = self.stats.get(rid)
+        if d:
+            for pid in d:
+                c = d[pid]
+                i = 2 if pid in peers_b else 0
+                a[i] += c[0]
+                a[i + 1] += c[1]
+        return tuple(a)
+
+    def forget(self, rid):
+        self.stats.pop(rid, None)
+
+
 def assign_regions(regions, access):
     """regions: [(rid, size)] in the order to place them (largest first is
     best). Returns [(rid, side, score_of_side)]. Memory already placed on a
@@ -142,13 +184,17 @@ def cap_actions(caps, side_of):
 
 class SplitPlan:
     """Which objects go where. `side_b`/`shared`: sets of (otype, oid);
-    anything else stays on side A. Regions are placed by DC-9 from
-    `access` (RegionAccess) and their caps follow them."""
+    anything else stays on side A. Regions are placed by DC-9 from `access`
+    (RegionAccess, side counts given by the caller) or, when it is None,
+    from the engine's RegionTraffic with `peers_b` as the partitions whose
+    accesses count for the new side (default: the partitions on the other
+    side of the engine's last cut from the source). Caps follow regions."""
 
-    def __init__(self, side_b=(), shared=(), access=None):
+    def __init__(self, side_b=(), shared=(), access=None, peers_b=None):
         self.side_b = set(side_b)
         self.shared = set(shared)
-        self.access = access if access is not None else RegionAccess()
+        self.access = access
+        self.peers_b = peers_b
         self.region_side = {}
 
     def side_of(self, otype, oid):
@@ -160,6 +206,28 @@ class SplitPlan:
         if key in self.side_b:
             return SIDE_B
         return SIDE_A
+
+
+class _TrafficView:
+    def __init__(self, traffic, peers_b):
+        self.traffic = traffic
+        self.peers_b = peers_b
+
+    def get(self, rid):
+        if self.traffic is None:
+            return (0, 0, 0, 0)
+        return self.traffic.side_stats(rid, self.peers_b)
+
+
+def _traffic_view(engine, pid, peers_b):
+    if peers_b is None:
+        peers_b = set()
+        me = engine.side_of(pid)
+        if me >= 0:
+            for q in engine.graph.nodes():
+                if q != pid and engine.side_of(q) == 1 - me:
+                    peers_b.add(q)
+    return _TrafficView(getattr(engine, "region_traffic", None), set(peers_b))
 
 
 def _refuse(log, kind, caller, target, err, tier, a=0, c=0):
@@ -188,7 +256,10 @@ def split(k, engine, pid, plan, caller=0, handle=0, name=""):
         for rid in mem.regions_of(pid):
             regions.append((rid, mem.regions[rid].size))
         regions.sort(key=lambda x: -x[1])
-    placed = assign_regions(regions, plan.access)
+    access = plan.access
+    if access is None:
+        access = _traffic_view(engine, pid, plan.peers_b)
+    placed = assign_regions(regions, access)
     for rid, side, sc in placed:
         plan.region_side[rid] = side
     keep, move, share = cap_actions(caps, plan.side_of)

@@ -236,6 +236,7 @@ def test_signal_drives_the_real_scheduler_and_tiers():
     k, sig = _kernel_with_engine()
     e = k.coherence
     assert k.ipc_observer is e
+    assert k.mem.access_observer is e.region_traffic is not None
     pids = []
     for i in range(4):
         p = k.part_create(0, name="p%d" % i)

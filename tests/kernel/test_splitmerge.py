@@ -323,3 +323,63 @@ def test_split_authority_through_the_proof_gate():
     h = k.cap_mint(q, OT_GRAPH, p, R_READ | R_WRITE)
     new = sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h)
     assert not errors.is_err(new) and len(k.part_list()) == n0 + 1
+
+
+def test_split_regions_from_live_access_traffic_and_the_cut():
+    # DC-9 fed by the memory manager's access hook; the new side is the
+    # partitions across the engine's last cut from the source
+    k, e = _setup()
+    traffic = sm.RegionTraffic()
+    e.region_traffic = traffic
+    k.mem.access_observer = traffic
+    p = _part(k, "src")
+    x = _part(k, "x")
+    q = _part(k, "q")
+    y = _part(k, "y")
+    for _ in range(5):
+        for _ in range(30):
+            e.on_message(p, x, 0)
+            e.on_message(q, y, 0)
+        e.on_message(p, q, 0)
+        e.epoch()
+    assert e.side_of(p) == e.side_of(x) != e.side_of(q) == e.side_of(y)
+    mine = k.mem.alloc(p, 128)
+    theirs = k.mem.alloc(p, 128)
+    assert k.mem.share(p, theirs, q) == theirs
+    assert k.mem.share(p, theirs, y) == theirs
+    for _ in range(6):
+        assert k.mem.read(q, theirs, 0, 64) is not None
+        assert k.mem.read(y, theirs, 0, 32) is not None
+        assert k.mem.read(p, mine, 0, 16) is not None
+    k.mem.read(p, theirs, 0, 8)          # the source touches it once
+    assert traffic.side_stats(theirs, {q, y}) == (1, 8, 12, 576)
+    new = sm.split(k, e, p, sm.SplitPlan())
+    assert not errors.is_err(new)
+    assert k.mem.regions[theirs].owner == new
+    assert k.mem.regions[mine].owner == p
+    ra = _recs(k, kinds.REGION_ASSIGN)
+    assert len(ra) == 1 and ra[0][7] == theirs
+    # an explicit peer set overrides the cut: nothing counts for side B
+    k2, e2 = _setup()
+    t2 = sm.RegionTraffic()
+    e2.region_traffic = t2
+    k2.mem.access_observer = t2
+    p2 = _part(k2, "src")
+    q2 = _part(k2, "q")
+    _couple(e2, p2, q2)
+    r2 = k2.mem.alloc(p2, 64)
+    k2.mem.share(p2, r2, q2)
+    for _ in range(4):
+        k2.mem.read(q2, r2, 0, 64)
+    new2 = sm.split(k2, e2, p2, sm.SplitPlan(peers_b=()))
+    assert k2.mem.regions[r2].owner == p2
+
+
+def test_region_traffic_is_bounded():
+    t = sm.RegionTraffic(max_regions=2)
+    for rid in (1, 2, 3, 1):
+        t.on_region_access(rid, 5, 10, False)
+    assert sorted(t.stats) == [1, 2] and t.dropped == 1
+    assert t.side_stats(1, {5}) == (0, 0, 2, 20)
+    t.forget(1)
+    assert t.side_stats(1, {5}) == (0, 0, 0, 0)
