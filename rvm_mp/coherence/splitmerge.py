@@ -114,7 +114,8 @@ class RegionTraffic:
     manager's access hook (mem.access_observer.on_region_access). split()
     turns them into side counts: accesses by partitions in `peers_b` count
     for the new side, every other partition's (the source's own included)
-    for the side that stays. Bounded: at most `max_regions` regions tracked."""
+    for the side that stays. Bounded: at most `max_regions` regions tracked
+    (the least-used one is evicted for a new one)."""
 
     def __init__(self, max_regions=64):
         self.max_regions = max_regions
@@ -125,8 +126,19 @@ class RegionTraffic:
         d = self.stats.get(rid)
         if d is None:
             if len(self.stats) >= self.max_regions:
+                # full: evict the least-used region (freed regions and
+                # regions of terminated partitions age out this way)
+                low = -1
+                lv = 0
+                for r in self.stats:
+                    v = 0
+                    for c in self.stats[r].values():
+                        v += c[0]
+                    if low < 0 or v < lv:
+                        low = r
+                        lv = v
+                del self.stats[low]
                 self.dropped += 1
-                return
             d = {}
             self.stats[rid] = d
         c = d.get(pid)

@@ -377,9 +377,11 @@ def test_split_regions_from_live_access_traffic_and_the_cut():
 
 def test_region_traffic_is_bounded():
     t = sm.RegionTraffic(max_regions=2)
-    for rid in (1, 2, 3, 1):
+    for rid in (1, 1, 2, 3, 1):
         t.on_region_access(rid, 5, 10, False)
-    assert sorted(t.stats) == [1, 2] and t.dropped == 1
-    assert t.side_stats(1, {5}) == (0, 0, 2, 20)
+    # 3 evicted 2 (least used); 1 kept its counts
+    assert sorted(t.stats) == [1, 3] and t.dropped == 1
+    assert t.side_stats(1, {5}) == (0, 0, 3, 30)
+    assert t.side_stats(2, {5}) == (0, 0, 0, 0)
     t.forget(1)
     assert t.side_stats(1, {5}) == (0, 0, 0, 0)
