@@ -84,6 +84,8 @@ class Runtime:
         self.profile = profile if profile is not None else k.profile
         prof = self.profile
         sc = prof.get("scheduler", {})
+        if bool(sc.get("native", True)) != NATIVE and _NATIVE_OK[0] is not False:
+            use_native(sc.get("native", True))
         self.fs = fs
         cap = prof["limits"]["partitions"] + 1
         if signal is None:
@@ -167,6 +169,7 @@ class Runtime:
         e = self._verify(p, caller)
         if e is not None:
             return self._reject(caller, data, e, kid)
+        collect()  # the verification copies are garbage now: compact first
         man = p.manifest
         name = name or spec.get("name") or man["name"]
         if keep and name not in self.bundles and name not in self.bundle_paths:
@@ -939,10 +942,28 @@ class Runtime:
         self.gate.uninstall()
 
 
-# The native-emitter step (same code) where the port has the emitter.
-try:
-    from .switch_native import step as _step_native
-    Runtime.step = _step_native
-    NATIVE = True
-except (ImportError, SyntaxError):
+NATIVE = False
+_NATIVE_OK = [None]   # None untried, False: this port has no native emitter
+
+
+def use_native(on=True):
+    """Install the native-emitter Scheduler.pick / Runtime.step
+    (switch_native.py) where the port has the emitter, or the portable
+    ones. The profile chooses ("scheduler": {"native": false} keeps the
+    portable code, saving the module's RAM). Returns whether native is on."""
+    global NATIVE
+    Scheduler = S.Scheduler
+    if on:
+        try:
+            from .switch_native import pick, step
+            Scheduler.pick = pick
+            Runtime.step = step
+            NATIVE = True
+            _NATIVE_OK[0] = True
+            return True
+        except (ImportError, SyntaxError):
+            _NATIVE_OK[0] = False
+    Scheduler.pick = Scheduler.pick_py
+    Runtime.step = Runtime.step_py
     NATIVE = False
+    return False

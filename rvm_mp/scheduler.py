@@ -540,11 +540,3 @@ class Scheduler:
             else:
                 break
 
-
-# The native-emitter pick (same code) where the port has the emitter.
-try:
-    from .switch_native import pick as _pick_native
-    Scheduler.pick = _pick_native
-    NATIVE = True
-except (ImportError, SyntaxError):
-    NATIVE = False

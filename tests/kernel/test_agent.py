@@ -410,9 +410,11 @@ async def main(rvm):
     while True:
         OUT.append((await rvm.recv(h, 50))[1])
 """
+    from rvm_mp import runtime
     runs = []
     for portable in (True, False):
         pf, k, rt = K.make(step_us=100)
+        assert runtime.NATIVE == kt.IS_MP
         try:
             if portable:
                 rt.step = rt.step_py

@@ -276,7 +276,9 @@ def test_switch_path_does_not_allocate():
 def test_native_pick_matches_portable():
     # the native-emitter pick (MicroPython) against the portable pick_py on
     # the same scenarios; on CPython both are the portable code
-    import os
+    from rvm_mp import runtime
+    runtime.use_native(True)
+    assert runtime.NATIVE == kt.IS_MP
     s, ts, c, log = _mk(n=6, reflex_budget_us=3000)
     seed = [12345]
 

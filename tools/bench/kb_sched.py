@@ -86,7 +86,7 @@ def _mem():
         return 0
 
 
-def _boot(nagents, src, tag, console=False):
+def _boot(nagents, src, tag, console=False, native=None):
     from rvm_mp import hal, bundle
     from rvm_mp.boot import Boot
     fs = _tmp(tag)
@@ -97,13 +97,16 @@ def _boot(nagents, src, tag, console=False):
         with open("%s/agents/%s.rvmb" % (fs, n), "wb") as f:
             f.write(bundle.pack(src, {"name": n}, KEY))
     pf = hal.Platform(fs, DEV, KEY)
-    b = Boot(fs=fs, platform=pf, profile=_seed_profile(agents, console))
+    prof = _seed_profile(agents, console)
+    if native is not None:
+        prof.setdefault("scheduler", {})["native"] = native
+    b = Boot(fs=fs, platform=pf, profile=prof)
     rt = b.run()
     return b, rt
 
 
 def bench_switch(emit):
-    b, rt = _boot(2, YIELDER, "sw")
+    b, rt = _boot(2, YIELDER, "sw", native=True)
     for _ in range(50):
         rt.step()
     n = 2000
