@@ -76,12 +76,13 @@ class PartitionTable:
         return self.parts.get(pid)
 
     def free_pid(self):
-        """Lowest pid that is unused or a tombstone, or 0 when none."""
+        """Lowest pid never used (as far as the table remembers), else the
+        oldest tombstone's, else 0. Fresh ids first, so a message stamped
+        with a dead partition's id is not read as the next partition's."""
         for pid in range(1, PID_MAX + 1):
-            p = self.parts.get(pid)
-            if p is None or p.state == ST_TERMINATED:
+            if pid not in self.parts:
                 return pid
-        return 0
+        return self._tombs[0] if self._tombs else 0
 
     def add(self, p):
         old = self.parts.get(p.pid)

@@ -76,7 +76,10 @@ def test_live_partition_limit():
         assert k.part_create(0) == i + 1
     assert k.part_create(0) is errors.ENOMEM
     assert k.part_terminate(0, 3) == 0
-    assert k.part_create(0) == 3   # a tombstone's id is reused
+    assert k.part_create(0) == lim + 1   # fresh ids first
+    assert k.part_create(0) is errors.ENOMEM
+    assert k.part_terminate(0, 5) == 0
+    assert k.part_create(0, pid=5) == 5  # an explicit tombstone id is reused
 
 
 def test_every_transition_pair():
