@@ -173,6 +173,14 @@ class RegionManager:
                     self._horizon[e[3]] = e[4]
                 else:
                     self._horizon_all = e[4]
+        if self.ckpts is not None:  # ids held by checkpoints stay reserved
+            from .checkpoint import read as _ck_read
+            for s, p, path in self.ckpts.list():
+                ck = _ck_read(self.fs, path, False)
+                if not errors.is_err(ck):
+                    for rr in ck["regions"]:
+                        if rr[0] > top:
+                            top = rr[0]
         self._next_rid = top + 1 if top < _RID_MAX else 1
 
     # ---- helpers ------------------------------------------------------------

@@ -144,3 +144,24 @@ def test_f3_rollback_refused_when_history_is_gone():
     assert f[8] == errors.ECORRUPT.code and f[7] == a
     st.close()
     kt.rmtree(d)
+
+
+def test_region_ids_stay_reserved_by_checkpoints_after_compaction():
+    d = kt.tmpdir("rid")
+    st, log, m = _setup(d)
+    a = m.alloc(5, 32)
+    b = m.alloc(6, 32)
+    m.write(6, b, 0, b"six")
+    m.checkpoint(6, b"p6")
+    m.free(6, b)               # partition 6 lost its region...
+    m.compact()                # ...and the delta log forgot it
+    m.close()
+    st.close()
+    st, log, m = _setup(d, boot=2)
+    c = m.alloc(7, 32)
+    assert c > b               # b is still named by p6's checkpoint
+    assert m.restore_partition(6) == b"p6"
+    assert m.read(6, b, 0, 3) == b"six"
+    m.close()
+    st.close()
+    kt.rmtree(d)
