@@ -17,7 +17,9 @@
 #   anything else     refused (allow-list)
 #
 # Agent globals also shadow the builtins that reach outside the agent
-# (open, exec, eval, compile, __import__, input).
+# (open, exec, eval, compile, __import__, input) and KeyboardInterrupt (a
+# real Ctrl-C stops the kernel; an agent's "raise KeyboardInterrupt" is an
+# ordinary fault).
 #
 # Honest limit: on a microcontroller without an MPU this is language-level
 # isolation. It keeps well-behaved code in its lane and refuses the obvious
@@ -49,6 +51,11 @@ NEVER = ("sys", "usys", "builtins", "gc", "micropython", "_thread",
 
 def _denied(*a, **k):
     raise EIMPORT
+
+
+class AgentInterrupt(Exception):
+    """What the name KeyboardInterrupt means inside agent code: a real
+    Ctrl-C stops the kernel, so an agent must not be able to raise one."""
 
 
 class ImportGate:
@@ -137,6 +144,7 @@ class ImportGate:
         for b in ("open", "exec", "eval", "compile", "__import__", "input"):
             g[b] = d
         g["__import__"] = self._fn if self._orig is not None else d
+        g["KeyboardInterrupt"] = AgentInterrupt
         if not IS_MICROPYTHON:
             # CPython: exec would add the real builtins as __builtins__;
             # give the agent a copy with the same names shadowed
@@ -145,6 +153,7 @@ class ImportGate:
             for k in ("open", "exec", "eval", "compile", "input",
                       "breakpoint", "help", "exit", "quit"):
                 b[k] = d
+            b["KeyboardInterrupt"] = AgentInterrupt
             b["__import__"] = g["__import__"]
             g["__builtins__"] = b
         return g

@@ -431,3 +431,52 @@ async def main(rvm):
             K.done(rt)
     assert runs[0] == runs[1]
     assert runs[0][1][0:6] == [b"0", b"1", b"2", b"3", b"4", b"5"]
+
+
+def test_memory_quota_throttles():
+    pf, k, rt = K.make(mem=True)
+    try:
+        pid = K.load(rt, "m", """
+OUT = []
+async def main(rvm):
+    for i in range(3):
+        try:
+            OUT.append(await rvm.alloc(16) > 0)
+        except Exception as e:
+            OUT.append(e.args[0])
+""", {"quota": {"mem": 32}})
+        rt.run(max_steps=20)
+        assert _g(rt, pid)["OUT"] == [True, True, "EQUOTA"]
+        th = K.recs(rt.log, kinds.QUOTA_THROTTLE)
+        assert th and th[0][6] == pid and th[0][7:10] == (S.Q_MEM, 32, 32)
+    finally:
+        K.done(rt)
+
+
+def test_agent_cannot_stop_the_kernel():
+    pf, k, rt = K.make()
+    try:
+        bad = K.load(rt, "bad", """
+async def main(rvm):
+    await rvm.yield_()
+    raise KeyboardInterrupt
+""")
+        bad2 = K.load(rt, "bad2", """
+async def main(rvm):
+    await rvm.yield_()
+    raise SystemExit(3)
+""")
+        tick = K.load(rt, "tick", """
+N = [0]
+async def main(rvm):
+    while True:
+        await rvm.sleep_ms(5)
+        N[0] += 1
+""")
+        rt.run(max_ms=200)   # returns normally: the kernel was not stopped
+        af = [r[6] for r in K.recs(rt.log, kinds.AGENT_FAULT)]
+        assert bad in af and bad2 in af
+        assert _g(rt, tick)["N"][0] >= 30
+        assert rt.stop_reason == 1
+    finally:
+        K.done(rt)
