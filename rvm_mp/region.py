@@ -155,6 +155,11 @@ class RegionManager:
             self.fs = fs if fs is not None else OS
             self.fs.makedirs(root)
             self.ckpts = CheckpointStore(self.fs, root, ckpt_keep)
+            # cold files of a previous boot name no live region (RAM state is
+            # gone; partitions come back through restore_partition): free
+            # the flash they hold
+            for name in self.fs.listdir(root + "/cold"):
+                self.fs.remove(root + "/cold/" + name)
             self.deltas = DeltaLog(root + "/deltas.log", self.fs)
             # deltas of witness records the durable log never reached
             self.deltas.truncate_from(log.next_seq)

@@ -176,3 +176,17 @@ def test_warm_regions_are_never_demoted():
     m.share(1, a, 2)
     assert m.tick(1000) == 0 and m.tier_of(a) == tiers.WARM
     assert m.move(a, tiers.DORMANT) is errors.ESTATE
+
+
+def test_cold_files_of_a_previous_boot_are_reclaimed():
+    import os
+    d = kt.tmpdir("cold2")
+    log, m, t = _mgr(d)
+    rid = m.alloc(1, 64)
+    assert m.move(rid, tiers.COLD) == 0
+    assert len(os.listdir(d + "/cold")) == 1
+    m.close()
+    log2, m2, t2 = _mgr(d)          # reboot
+    assert os.listdir(d + "/cold") == [] and m2.regions == {}
+    m2.close()
+    kt.rmtree(d)
