@@ -81,29 +81,6 @@ class SimProc:
                 self.p.wait()
 
 
-def boot_failure(port):
-    """After a failed deploy: reset into main.py and catch the board's own
-    error (the last line of its traceback and where it happened)."""
-    import serial
-    s = serial.Serial(port, 115200, timeout=0)
-    try:
-        s.write(b"\r\x03\x03\r\x02")
-        time.sleep(0.3)
-        s.reset_input_buffer()
-        s.write(b"\x04")
-        out = b""
-        end = time.monotonic() + 15
-        while time.monotonic() < end and b">>> " not in out[-8:]:
-            out += s.read(4096)
-            time.sleep(0.05)
-    finally:
-        s.close()
-    lines = [l.strip() for l in out.decode("utf-8", "replace").splitlines() if l.strip()]
-    err = [l for l in lines if "Error" in l and not l.startswith("File")]
-    where = [l for l in lines if l.startswith("File") and "rvm_mp" in l]
-    return (err[-1] if err else "no error printed"), (where[-1] if where else "")
-
-
 def demo(board, out, key_hex, key_file):
     say("board %s: starting the simulator" % board)
     fs = os.path.join(out, "fs-" + board)
@@ -119,9 +96,7 @@ def demo(board, out, key_hex, key_file):
         if p.returncode != 0:
             msg = (p.stderr.strip().splitlines() or ["?"])[-1]
             if "did not start" in msg:
-                err, where = boot_failure(link)
-                raise NoBoot("the kernel did not boot on %s: %s%s" % (
-                    board, err, (" (" + where + ")") if where else ""))
+                raise NoBoot(msg.replace("rvm: ", "", 1))
             raise DemoError("deploy failed: " + msg)
         rep["deploy_s"] = round(time.monotonic() - t0, 1)
         say("deployed with mpremote in %.1f s; kernel up" % rep["deploy_s"])

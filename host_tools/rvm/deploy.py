@@ -174,6 +174,14 @@ def reset_into_main(port, wait_s=30.0, transport=None):
             seen += t.read(0.1)
             if BANNER in seen:
                 return bytes(seen)
+            if b"Traceback" in seen and seen.rstrip().endswith(b">>>"):
+                # main.py failed and the board is back at the REPL
+                lines = [l.strip() for l in bytes(seen).decode("utf-8", "replace").splitlines()]
+                err = [l for l in lines if "Error" in l and not l.startswith("File")]
+                where = [l for l in lines if l.startswith("File") and "rvm_mp" in l]
+                raise RvmToolError("the kernel did not start on %s: %s%s" % (
+                    port, err[-1] if err else "main.py failed",
+                    (" (" + where[-1] + ")") if where else ""))
         tail = bytes(seen[-300:]).decode("utf-8", "replace").strip().splitlines()
         raise RvmToolError("the kernel did not start on %s within %.0f s%s" % (
             port, wait_s, (": last output: " + tail[-1]) if tail else " (no output)"))

@@ -146,3 +146,15 @@ def test_ampy_copies_files(board, tmp_path):
     fs = tmp_path / "fs"
     assert (fs / "rvm_mp" / "x.py").read_text() == "X = 1\n"
     assert (fs / "board.json").exists() and (fs / "agents").is_dir()
+
+
+def test_deploy_reset_reports_a_failing_main(board, tmp_path):
+    """rvm deploy's reset step: a main.py that fails is reported in one line
+    with the board's own error, without waiting for the timeout."""
+    from host_tools.rvm import deploy
+    from host_tools.rvm.errors import RvmToolError
+    (tmp_path / "fs" / "main.py").write_text("x = bytearray(10 ** 7)\n")
+    t0 = time.monotonic()
+    with pytest.raises(RvmToolError) as e:
+        deploy.reset_into_main(board.link, wait_s=20)
+    assert "MemoryError" in str(e.value) and time.monotonic() - t0 < 10
