@@ -70,6 +70,30 @@ def test_ps_and_console_session(dev, capsys):
     assert "checkpoint_seq" in out and "state: terminated" in out
 
 
+def test_human_mode_over_the_pty(dev):
+    s = serial.Serial(dev["port"], 115200, timeout=0)
+    try:
+        s.reset_input_buffer()
+        s.write(b"\r")
+        s.write(b"pz\x7fs\r")  # a typo, backspace, fixed
+        out = b""
+        end = time.monotonic() + 5
+        while time.monotonic() < end and b"flooder" not in out:
+            out += s.read(4096)
+            time.sleep(0.05)
+        assert b"rvm> pz\x08 \x08s\r\n" in out  # echo with the edit
+        assert b"PID" in out and b"sensor" in out
+        s.write(b"kill 4095\r")
+        out = b""
+        end = time.monotonic() + 5
+        while time.monotonic() < end and b"refused" not in out:
+            out += s.read(4096)
+            time.sleep(0.05)
+        assert b"error: kill refused" in out
+    finally:
+        s.close()
+
+
 def _raw_request(s, line, seq):
     s.write(F.encode(F.T_REQ, seq, line.encode()))
 
