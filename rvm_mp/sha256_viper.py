@@ -35,12 +35,16 @@ def _compress(st: ptr32, blk: ptr8, w: ptr32, k: ptr32):
         j = 4 * i
         w[i] = (blk[j] << 24) | (blk[j + 1] << 16) | (blk[j + 2] << 8) | blk[j + 3]
         i += 1
+    # Bits above 31 (the unix port's uint is 64 bits) only ever flow upward
+    # through +, ^, & and <<, so intermediate values need no mask: the ptr32
+    # stores truncate, and every value that is shifted RIGHT (x, y, a, e) is
+    # a zero-extended 32-bit load or masked first.
     while i < 64:
-        x = uint(w[i - 15]) & m
-        y = uint(w[i - 2]) & m
-        s0 = (((x >> 7) | (x << 25)) ^ ((x >> 18) | (x << 14)) ^ (x >> 3)) & m
-        s1 = (((y >> 17) | (y << 15)) ^ ((y >> 19) | (y << 13)) ^ (y >> 10)) & m
-        w[i] = (uint(w[i - 16]) + s0 + uint(w[i - 7]) + s1) & m
+        x = uint(w[i - 15])
+        y = uint(w[i - 2])
+        s0 = ((x >> 7) | (x << 25)) ^ ((x >> 18) | (x << 14)) ^ (x >> 3)
+        s1 = ((y >> 17) | (y << 15)) ^ ((y >> 19) | (y << 13)) ^ (y >> 10)
+        w[i] = uint(w[i - 16]) + s0 + uint(w[i - 7]) + s1
         i += 1
     a = uint(st[0]) & m
     b = uint(st[1]) & m
@@ -52,10 +56,10 @@ def _compress(st: ptr32, blk: ptr8, w: ptr32, k: ptr32):
     h = uint(st[7]) & m
     i = 0
     while i < 64:
-        s1 = (((e >> 6) | (e << 26)) ^ ((e >> 11) | (e << 21)) ^ ((e >> 25) | (e << 7))) & m
+        s1 = ((e >> 6) | (e << 26)) ^ ((e >> 11) | (e << 21)) ^ ((e >> 25) | (e << 7))
         ch = (e & f) ^ ((e ^ m) & g)
-        t1 = (h + s1 + ch + (uint(k[i]) & m) + (uint(w[i]) & m)) & m
-        s0 = (((a >> 2) | (a << 30)) ^ ((a >> 13) | (a << 19)) ^ ((a >> 22) | (a << 10))) & m
+        t1 = (h + s1 + ch + uint(k[i]) + uint(w[i])) & m
+        s0 = ((a >> 2) | (a << 30)) ^ ((a >> 13) | (a << 19)) ^ ((a >> 22) | (a << 10))
         mj = (a & b) ^ (a & c) ^ (b & c)
         h = g
         g = f
@@ -105,6 +109,24 @@ def copy_into(dst: ptr8, doff: int, src: ptr8, soff: int, n: int):
         i += 1
 
 
+@micropython.viper
+def _pad(blk: ptr8, total: int) -> int:
+    """SHA-256 padding of a `total`-byte message (< 120) held in blk; returns
+    the padded length (64 or 128)."""
+    blk[total] = 0x80
+    end = 64 if total < 56 else 128
+    i = total + 1
+    while i < end - 4:
+        blk[i] = 0
+        i += 1
+    bits = total * 8
+    blk[end - 4] = (bits >> 24) & 0xFF
+    blk[end - 3] = (bits >> 16) & 0xFF
+    blk[end - 2] = (bits >> 8) & 0xFF
+    blk[end - 1] = bits & 0xFF
+    return end
+
+
 class Sha256Into:
     """SHA-256 of short messages (<= 119 bytes) into a caller's buffer,
     with no heap allocation per call: all scratch is preallocated here."""
@@ -124,23 +146,7 @@ class Sha256Into:
         _copy(blk, 0, p0, n0)
         _copy(blk, n0, p1, n1)
         copy_into(blk, n0 + n1, p2, off2, n2)
-        total = n0 + n1 + n2
-        pos = total
-        blk[pos] = 0x80
-        end = 64 if total < 56 else 128
-        i = pos + 1
-        while i < end - 8:
-            blk[i] = 0
-            i += 1
-        bits = total * 8
-        blk[end - 8] = 0
-        blk[end - 7] = 0
-        blk[end - 6] = 0
-        blk[end - 5] = 0
-        blk[end - 4] = (bits >> 24) & 0xFF
-        blk[end - 3] = (bits >> 16) & 0xFF
-        blk[end - 2] = (bits >> 8) & 0xFF
-        blk[end - 1] = bits & 0xFF
+        end = _pad(blk, n0 + n1 + n2)
         st = self._st
         _copy(st, 0, _IV, 32)
         _compress(st, blk, self._w, _K)
