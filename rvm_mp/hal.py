@@ -20,15 +20,22 @@ def _read(path):
 
 
 def _write(path, data):
+    """Replace `path` atomically: write a temp file, then rename over the
+    old one (POSIX and littlefs replace in one step). Only a filesystem whose
+    rename refuses an existing target (FAT) takes the remove-then-rename path,
+    which leaves a short window where a power cut loses the file."""
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
     try:
-        os.remove(path)
+        os.rename(tmp, path)
     except OSError:
-        pass
-    os.rename(tmp, path)
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        os.rename(tmp, path)
 
 
 class SimDevice:
