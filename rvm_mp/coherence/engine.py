@@ -37,7 +37,7 @@ BUDGET_US_SEED = const(1000)
 
 
 class CoherenceEngine:
-    def __init__(self, log, max_nodes=8, budget_us=None, max_slices=64,
+    def __init__(self, log, max_nodes=8, budget_us=None, max_slices=128,
                  boost_max=1000, merge_bp=6000, pressure_bp=5000,
                  clock_us=ticks_us, use_viper=True, witness_degraded=True):
         self.log = log

@@ -4,8 +4,10 @@
 # ordering of the m-k+1 remaining super-vertices, and each addition to the
 # ordering is one *step* of O(m) work:
 #
-#   start(graph)  snapshot the EMA weights of the live nodes (compact 0..m-1)
-#   run(budget)   do steps until the run is done or `budget_us` has passed
+#   start(graph)  pick the live nodes (compact 0..m-1); O(m)
+#   run(budget)   copy the EMA weights one row per step, then do the
+#                 maximum-adjacency steps, until the run is done or `budget_us`
+#                 has passed
 #                 (checked with ticks_us after every step, so a slice ends at
 #                 most one O(m) step past its budget); returns True when done
 #
@@ -33,6 +35,7 @@ except (ImportError, SyntaxError):  # port without the native emitter
 _S_IDLE = const(0)
 _S_PHASE = const(1)   # in a maximum-adjacency phase
 _S_DONE = const(2)
+_S_COPY = const(3)    # copying the graph's weights, one row per step
 _NONE = const(-1)
 _END = const(0xFFFF)
 
@@ -104,17 +107,24 @@ class MinCut:
         self._last = _NONE
         self._best_val = -1
         self._snap_version = -1
+        self._g = None
+        self._row = 0
+        self.copied = 0               # rows copied in the current / last run
 
     # ---- control ----------------------------------------------------------
     def running(self):
-        return self._state == _S_PHASE
+        return self._state == _S_PHASE or self._state == _S_COPY
 
     def abandon(self):
         """Drop the run in progress (the last finished cut stays)."""
         self._state = _S_IDLE
+        self._g = None
 
     def start(self, graph):
-        """Snapshot `graph` (O(m^2) copy) and begin a run."""
+        """Begin a run on `graph`. O(m): the weights are copied into the
+        run's matrix by run(), one row per step, inside the budget (upper
+        triangle mirrored, so the copy stays symmetric even when the graph
+        folds an epoch between two slices)."""
         n = self.n
         gn = graph.n
         if gn > n:
@@ -125,12 +135,6 @@ class MinCut:
             if ids[s]:
                 self._slot_of[m] = s
                 m += 1
-        w = self._w
-        gw = graph.w
-        for a in range(m):
-            ra = self._slot_of[a] * gn
-            for b in range(m):
-                w[a * n + b] = gw[ra + self._slot_of[b]] if a != b else 0
         for a in range(m):
             self._act[a] = a
             self._head[a] = a
@@ -141,15 +145,43 @@ class MinCut:
         self._mm = m
         self._best_val = -1
         self._snap_version = graph.version
+        self._g = graph
+        self._row = 0
         self.steps = 0
+        self.copied = 0
         self.slices = 0
         self.busy_us = 0
         if m < 2:
             self._best_val = 0
             self._finish()
             return
+        self._state = _S_COPY
+
+    def _copy_row(self):
+        """Copy row `_row` of the graph (upper triangle, mirrored). True
+        when the copy is complete and the first phase has begun."""
+        a = self._row
+        n = self.n
+        g = self._g
+        gn = g.n
+        gw = g.w
+        w = self._w
+        so = self._slot_of
+        m = self._m
+        ra = so[a] * gn
+        w[a * n + a] = 0
+        for b in range(a + 1, m):
+            v = gw[ra + so[b]]
+            w[a * n + b] = v
+            w[b * n + a] = v
+        self.copied += 1
+        self._row = a + 1
+        if self._row < m:
+            return False
+        self._g = None
         self._begin_phase()
         self._state = _S_PHASE
+        return True
 
     def _begin_phase(self):
         mm = self._mm
@@ -167,17 +199,27 @@ class MinCut:
     def run(self, budget_us):
         """Work on the current run for about `budget_us` (at least one step).
         Returns True when the run finished (results updated)."""
-        if self._state != _S_PHASE:
-            return self._state == _S_DONE
+        st = self._state
+        if st != _S_PHASE and st != _S_COPY:
+            return st == _S_DONE
         clock = self._clock
         t0 = clock()
+        self.slices += 1
+        if st == _S_COPY:
+            while True:
+                fin = self._copy_row()
+                el = ticks_diff(clock(), t0)
+                if el >= budget_us:
+                    self.busy_us += el
+                    return False
+                if fin:
+                    break
         step = self.step
         n = self.n
         w = self._w
         key = self._key
         act = self._act
         added = self._added
-        self.slices += 1
         done = False
         while True:
             v = step(w, n, act, self._mm, added, key)

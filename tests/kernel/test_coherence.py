@@ -271,7 +271,7 @@ def test_signal_drives_the_real_scheduler_and_tiers():
     assert len(ent) == n0 + 1
     assert len(_kinds(k.log, kinds.MINCUT_BUDGET_EXCEEDED)) == 1
     e.budget_us = 1 << 20
-    e.max_slices = 64
+    e.max_slices = 128
     for _ in range(80):
         sch.refresh_signal(ticks_ms())
         if not sch.degraded:

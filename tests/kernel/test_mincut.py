@@ -156,15 +156,27 @@ def test_slice_stops_within_one_step_of_budget():
     for i in range(16):
         for j in range(i + 1, 16):
             g.set_weight(i + 1, j + 1, 1 + r.next(100))
+    want = MinCut(16).compute(g)
     clk = FakeClock(7)
     c = MinCut(16, clock=clk)
-    c.start(g)
+    c.start(g)                        # O(m): nothing copied yet
+    assert c.copied == 0 and c.running()
+    # the clock advances 7 us per read: elapsed 7, 14, 21 after units 1..3,
+    # so a slice ends after the unit of work that crossed the 20 us budget;
+    # copying the weights is budgeted too, one row per unit
+    c.run(20)
+    assert c.copied == 3 and c.steps == 0
+    while c.copied < 16:
+        c.run(20)
     before = c.steps
     c.run(20)
-    # the clock advances 7 us per read: elapsed 7, 14, 21 after steps 1..3,
-    # so the slice ends after the step that crossed the 20 us budget
     assert c.steps - before == 3
     c.run(0)                          # a zero budget still makes progress
     assert c.steps - before == 4
+    while not c.run(20):
+        pass
+    assert c.value == want
+    c.start(g)
+    c.run(20)
     c.abandon()
-    assert not c.running() and c.value == -1
+    assert not c.running() and c.value == want
