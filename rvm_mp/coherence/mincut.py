@@ -71,7 +71,7 @@ def _u16(n):
 
 
 class MinCut:
-    """Resumable Stoer-Wagner over a CommGraph snapshot.
+    """Resumable Stoer-Wagner over a CommGraph (weights copied by the run).
 
     After a finished run: `value` is the minimum cut weight, `side[slot]` is
     0/1 for each graph slot (1 = the side that contains `last`), and
