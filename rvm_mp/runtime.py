@@ -240,7 +240,7 @@ class Runtime:
         self._own_transition = True
         k.part_start(0, pid)
         self._own_transition = False
-        self._wire(t, spec)
+        self._wire(t, spec, caller)
         self._begin(t, None)
         return pid
 
@@ -296,7 +296,7 @@ class Runtime:
                 g[key] = getattr(mod, key)
         return None
 
-    def _wire(self, t, spec):
+    def _wire(self, t, spec, caller=0):
         """Capabilities the board setup gives the agent: devices it may
         lease, the spawn right; channels are wired by the boot code (both
         ends must exist first)."""
@@ -310,8 +310,9 @@ class Runtime:
         if spec.get("spawn"):
             self.set_handle(pid, "spawn", k.cap_mint(pid, _OT_PARTITION, 0,
                                                      _R_WRITE))
-        if self.control is not None and self.control.pid != pid:
-            # the control partition adopts every agent partition
+        if self.control is not None and self.control.pid not in (pid, caller):
+            # the control partition adopts every agent partition (a partition
+            # it spawned itself already has its root capability)
             k.cap_mint(self.control.pid, _OT_PARTITION, pid, _R_ALL & ~64)
         t.console = bool(spec.get("console"))
 
