@@ -18,6 +18,8 @@ def register(sub):
     p.add_argument("--agent", action="append", default=[],
                    help="agent .py to sign and deploy (default: the profile's agents)")
     p.add_argument("--bundle", action="append", default=[], help="signed .rvmb to deploy")
+    p.add_argument("--agent-source", action="store_true",
+                   help="bundle agents as source (default: .mpy for the board's arch)")
     p.add_argument("--via", default="mpremote", choices=("mpremote", "ampy"))
     p.add_argument("-o", "--out", default="dist", help="build/staging directory")
     p.add_argument("--no-start", action="store_true", help="copy only; do not reset")
@@ -29,7 +31,8 @@ def run(args, transport=None):
     key = keys.load(args.key, args.key_hex)
     rep = D.deploy(args.board, args.port, key, args.agent, args.bundle, args.via,
                    args.out, not args.no_start, args.wait,
-                   log=lambda m: print("rvm deploy: " + m, file=sys.stderr))
+                   log=lambda m: print("rvm deploy: " + m, file=sys.stderr),
+                   agent_mpy=not args.agent_source)
     print("deployed %s to %s via %s (%d files)%s" % (
         rep["board"], rep["port"], rep["via"], len(rep["files"]),
         "; kernel started" if rep["started"] else ""))

@@ -10,9 +10,10 @@ bundles and a main.py that boots the kernel onto a board's filesystem.
 
 The transport is mpremote (`--via mpremote`, default) or adafruit-ampy
 (`--via ampy`), both run as the user would run them. Agents come from
---agent FILE.py (signed here with the device key), --bundle FILE.rvmb, or by
-default every agent the board profile lists that exists as agents/NAME.py in
-this repository. After copying, deploy resets the board into main.py
+--agent FILE.py (compiled by mpy-cross for the board's arch unless
+--agent-source, then signed here with the device key), --bundle FILE.rvmb,
+or by default every agent the board profile lists that exists as
+agents/NAME.py in this repository. After copying, deploy resets the board into main.py
 (Ctrl-C, Ctrl-B, Ctrl-D: a soft reset from the friendly REPL, the same on a
 board and on `rvm sim`) and waits for the control console's banner.
 
@@ -63,7 +64,28 @@ except OSError:
 """
 
 
-def stage(board, key, agents=(), bundles=(), out_root="dist", log=None):
+def _agent_code(path, prof, mpy):
+    """The agent's code for the bundle: .mpy from mpy-cross for the board's
+    arch (no compile on the board: less heap at load), or the source."""
+    with open(path, "rb") as f:
+        src = f.read()
+    arch = prof.get("mpy_march")
+    if not mpy or not arch or prof.get("runtime") != "micropython":
+        return src
+    import tempfile
+    fd, out = tempfile.mkstemp(suffix=".mpy")
+    os.close(fd)
+    try:
+        _run([BL.mpy_cross_exe(), "-march=" + arch, "-s", os.path.basename(path),
+              "-o", out, path], "mpy-cross " + os.path.basename(path))
+        with open(out, "rb") as f:
+            return f.read()
+    finally:
+        os.remove(out)
+
+
+def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
+          agent_mpy=True):
     """Build and stage everything for `board`; returns the staging dir."""
     BL.build(board, out_root, log=log)
     d = os.path.join(out_root, board)
@@ -80,11 +102,9 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None):
             if os.path.exists(p):
                 paths.append(p)
     for p in paths:
-        try:
-            with open(p, "rb") as f:
-                code = f.read()
-        except OSError as e:
-            raise RvmToolError("cannot read agent %s: %s" % (p, e.strerror))
+        if not os.path.isfile(p):
+            raise RvmToolError("cannot read agent %s" % p)
+        code = _agent_code(p, prof, agent_mpy)
         name = os.path.splitext(os.path.basename(p))[0]
         with open(os.path.join(ad, name + ".rvmb"), "wb") as f:
             f.write(B.pack(code, {"name": name}, key))
@@ -191,12 +211,12 @@ def reset_into_main(port, wait_s=30.0, transport=None):
 
 
 def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
-           out_root="dist", start=True, wait_s=30.0, log=None):
+           out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True):
     if via not in ("mpremote", "ampy"):
         raise RvmToolError("--via must be mpremote or ampy")
     if not os.path.exists(port):
         raise RvmToolError("port %s does not exist (is the board or `rvm sim` running?)" % port)
-    d = stage(board, key, agents, bundles, out_root, log)
+    d = stage(board, key, agents, bundles, out_root, log, agent_mpy)
     (copy_mpremote if via == "mpremote" else copy_ampy)(d, port, log)
     out = None
     if start:

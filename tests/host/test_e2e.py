@@ -50,6 +50,9 @@ def test_deployed_files(dev):
     assert (fs / "rvm_key.bin").read_bytes() == dev["key"]
     assert (fs / "rvm_mp" / "kernel.mpy").exists() and not (fs / "rvm_mp" / "kernel.py").exists()
     assert sorted(os.listdir(fs / "agents"))[0].endswith(".rvmb")
+    from rvm_mp import bundle as B
+    p = B.parse((fs / "agents" / "sensor.rvmb").read_bytes())
+    assert p.ctype == B.CODE_MPY  # compiled for the board by rvm deploy
 
 
 def test_ps_and_console_session(dev, capsys):
