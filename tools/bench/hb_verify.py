@@ -73,7 +73,7 @@ def _raw(data):
         sha(data[o:o + 64]).digest()
 
 
-def _best(fn, repeat=3):
+def _best(fn, repeat=5):
     best = None
     for _ in range(repeat):
         t = time.perf_counter()
