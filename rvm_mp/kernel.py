@@ -631,7 +631,8 @@ class Kernel:
         return n
 
     def pending(self, caller, handle):
-        ci = self.gate.p1(caller, handle, OT_CHANNEL, -1, R_READ)
+        """Messages queued on the channel (needs R_READ), or an RvmError."""
+        ci = self.gate.check(caller, handle, OT_CHANNEL, -1, R_READ, OP_RECV)
         if type(ci) is not int:
             return ci
         ch = self.ipc.chans.get(self.caps.oid[ci])
