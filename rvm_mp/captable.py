@@ -247,9 +247,35 @@ class CapTable:
         return k
 
     def delete(self, root, keep_root=False):
-        """Free root's subtree (and root unless keep_root). Returns count."""
+        """Free root's subtree (and root unless keep_root). Returns count
+        (husks that lost their last child are reaped, not counted)."""
         self.mark_subtree(root)
-        return self.free_marked(root if keep_root else -1)
+        n = self.free_marked(root if keep_root else -1)
+        self._reap_husks()
+        return n
+
+    def _reap_husks(self):
+        """Free consumed GRANT_ONCE husks with no live child left (a husk
+        only exists to anchor its children's chain)."""
+        flags = self.flags
+        otype = self.otype
+        parent = self.parent
+        pser = self.pser
+        serial = self.serial
+        n = self.n
+        again = True
+        while again:
+            again = False
+            for h in range(n):
+                if otype[h] and flags[h] & F_HUSK:
+                    used = False
+                    for i in range(n):
+                        if otype[i] and parent[i] == h and pser[i] == serial[h]:
+                            used = True
+                            break
+                    if not used:
+                        self._release(h)
+                        again = True
 
     def drop_where(self, pred_holder=-1, otype=0, oid=-1):
         """Free the subtrees of every entry held by `pred_holder` (husks

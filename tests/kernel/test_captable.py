@@ -215,3 +215,22 @@ def test_pool_does_not_leak():
         k.cap_delete(1, r)
     assert k.caps.live() == base
     assert k.cap_list(2) == []
+
+
+def test_grant_once_husks_do_not_leak():
+    # the grantee dropping its capability frees the consumed source too
+    k = _k()
+    root = k.cap_mint(1, OT_CHANNEL, 2, R_ALL & ~R_GRANT_ONCE)
+    base = k.caps.live()
+    for i in range(3 * k.caps.per):
+        once = k.cap_derive(1, root, R_READ | R_GRANT_ONCE)
+        g = k.cap_grant(1, once, 2, R_READ)
+        assert not errors.is_err(g), i
+        assert k.cap_delete(2, g) == 1
+        assert k.caps.live() == base
+    once = k.cap_derive(1, root, R_READ | R_WRITE | R_GRANT_ONCE)
+    g = k.cap_grant(1, once, 2, R_READ | R_WRITE)
+    d = k.cap_derive(2, g, R_READ)
+    assert k.cap_delete(2, g) == 2      # g and its child d
+    assert k.cap_lookup(2, d) is errors.ESTALE
+    assert k.caps.live() == base
