@@ -34,5 +34,31 @@ def load(name, boards_dir=BOARDS_DIR):
 
 
 def heap_arg(profile):
-    """The -X heapsize value that caps the unix port at the board's RAM."""
+    """The -X heapsize value for the unix port simulating this board: the
+    board's RAM, plus the profile's `sim.code_heap` when the board runs its
+    kernel from flash (the unix port holds that bytecode in its heap; see
+    simfw_args and docs/boards.md)."""
+    sim = profile.get("sim") or {}
+    if sim.get("code_in_flash"):
+        return str(data_heap(profile) + int(sim.get("code_heap", 786432)))
     return str(_board.heap_bytes(profile))
+
+
+def data_heap(profile):
+    """Heap the simulated board keeps for data: its RAM times the profile's
+    `sim.word_scale`. MicroPython objects are made of machine words, so the
+    same objects take twice the bytes on the 64-bit unix port as on a 32-bit
+    board; word_scale 2 keeps a 64 KB board's data budget equivalent (byte
+    buffers such as the witness ring do not double, so it is slightly
+    generous by their size; docs/boards.md)."""
+    sim = profile.get("sim") or {}
+    return int(profile["ram"] * sim.get("word_scale", 1))
+
+
+def simfw_args(profile):
+    """Extra simfw arguments: `--ram=N` pins the heap left for data to the
+    board's RAM after the kernel code is loaded as if from flash."""
+    sim = profile.get("sim") or {}
+    if sim.get("code_in_flash"):
+        return ["--ram=%d" % data_heap(profile)]
+    return []

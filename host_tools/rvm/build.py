@@ -82,9 +82,12 @@ def build(board, out_root="dist", log=None):
             shutil.copyfile(src, dst)
         rep["files"][os.path.relpath(dst, out)] = os.path.getsize(dst)
     with open(boards.path(board)) as f:
-        prof_bytes = f.read()
+        prof = json.load(f)
+    # `sim` only tells the host's simulator how to model the board; the
+    # device reads every other key. Compact JSON: the board parses it in RAM.
+    prof.pop("sim", None)
     with open(os.path.join(out, "board.json"), "w") as f:
-        f.write(prof_bytes)
+        json.dump(prof, f, separators=(",", ":"))
     rep["total_bytes"] = sum(rep["files"].values())
     with open(os.path.join(out, "BUILD.json"), "w") as f:
         json.dump(rep, f, indent=1, sort_keys=True)

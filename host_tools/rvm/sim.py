@@ -108,7 +108,8 @@ class Sim:
 
     def _spawn(self, raw):
         cmd = [self.exe, "-X", "heapsize=" + boards.heap_arg(self.profile),
-               SIMFW] + (["--raw"] if raw else []) + [self.board]
+               SIMFW] + boards.simfw_args(self.profile) \
+            + (["--raw"] if raw else []) + [self.board]
         self.child = subprocess.Popen(
             cmd, cwd=self.fs, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, bufsize=0, start_new_session=True)

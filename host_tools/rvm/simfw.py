@@ -15,6 +15,10 @@ import sys
 
 _RAW = "--raw" in sys.argv
 _BOARD = sys.argv[-1] if len(sys.argv) > 1 and not sys.argv[-1].startswith("--") else "sim"
+_RAM = 0
+for _a in sys.argv:
+    if _a.startswith("--ram="):
+        _RAM = int(_a[6:])
 sys.path[:] = ["", ".frozen", "lib"]
 
 _in = sys.stdin.buffer
@@ -38,8 +42,13 @@ def state(running):
     _err.flush()
 
 
+_pushback = []
+
+
 def getc():
     """One byte of input (blocking); -1 at end of input."""
+    if _pushback:
+        return _pushback.pop(0)
     while True:
         try:
             b = _in.read(1)  # blocks; SIGINT interrupts it (KeyboardInterrupt)
@@ -260,9 +269,114 @@ def friendly_repl():
             state(False)
 
 
+# ---- code in flash ------------------------------------------------------
+# On a board the kernel is frozen into firmware (ports/) or run from ROMFS:
+# its bytecode costs flash, not RAM, and the board's RAM is all data. The unix
+# port keeps bytecode in its heap, so with `--ram=N` the simulator (1) imports
+# the kernel modules deployed on the board's filesystem once at power-on, as
+# frozen modules are present at power-on, then (2) pins a ballast so exactly N
+# bytes of heap stay free. The kernel's data, the agents' code and data, the
+# REPL and mpremote's transfers all have to fit in those N bytes, as on the
+# board. The ballast comes out of the largest free block, so the free space
+# left is the fragmented holes plus the rest of that block (gc.mem_free()
+# equals N after power-on).
+_ballast = None
+
+
+def _freeze_kernel():
+    import os
+    try:
+        names = os.listdir("rvm_mp")
+    except OSError:
+        return 0
+    n = 0
+    for name in names:
+        if name.endswith(".mpy") or name.endswith(".py"):
+            mod = name.rsplit(".", 1)[0]
+            if mod == "__init__":
+                continue
+            try:
+                __import__("rvm_mp." + mod)
+                n += 1
+            except Exception:  # noqa: B902 - main.py reports real errors
+                pass
+    return n
+
+
+def _largest_block(limit):
+    """Size of the largest bytearray the heap can hold now (binary search;
+    each probe is collected before the next, or it would shrink the heap)."""
+    import gc
+    lo, hi = 0, limit
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid
+        gc.collect()
+    return lo
+
+
+def _pin_ram(ram):
+    """Leave `ram` bytes free, contiguous. Importing code leaves small holes
+    between code objects (on a board that code is in flash and leaves none),
+    so first fill the holes with one-block fillers (the allocator is
+    first-fit, so they land in the holes before the top block), then take
+    the ballast from the top block."""
+    global _ballast
+    import gc
+    gc.collect()
+    free = gc.mem_free()
+    if free <= ram:
+        return free
+    big = _largest_block(free)
+    n = (free - big) // 16 + 64
+    fill = [None] * n
+    gc.collect()
+    top = _largest_block(gc.mem_free())
+    gc.collect()
+    i = 0
+    while i < n and gc.mem_free() > top + 64:
+        fill[i] = bytearray(1)
+        i += 1
+    gc.collect()
+    size = gc.mem_free() - ram - 64
+    _ballast = (fill, bytearray(size) if size > 0 else None)
+    gc.collect()
+    return gc.mem_free()
+
+
+def _ctrl_c_during_boot():
+    """Bytes that arrived while the board was powering on wait in the
+    pushback buffer; a Ctrl-C among them interrupts main.py before it starts,
+    as the UART interrupt does on a board."""
+    import select
+    p = select.poll()
+    p.register(_in, select.POLLIN)
+    hit = False
+    while p.poll(0):
+        b = _in.read(1)
+        if not b:
+            break
+        if b[0] == 3:
+            hit = True
+            del _pushback[:]
+        else:
+            _pushback.append(b[0])
+    return hit
+
+
 def power_on():
     state(False)
-    if not _RAW:
+    if _RAM:
+        _freeze_kernel()
+        _pin_ram(_RAM)
+    if not _RAW and _ctrl_c_during_boot():
+        w("KeyboardInterrupt\r\n")
+    elif not _RAW:
         try:
             run_main()
         except KeyboardInterrupt:
