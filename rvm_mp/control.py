@@ -266,13 +266,19 @@ class Control:
             res = fn(args)
         except (ValueError, IndexError):
             res = errors.EINVAL
+        except MemoryError:  # the board is short of RAM: refuse, keep serving
+            res = errors.ENOMEM
         if errors.is_err(res):
             self.log.deny(kinds.OP_DENIED, self.pid, target, res.code, 0,
                           code, seq, dig)
             self._error(seq, res, "%s refused" % name, framed)
             return res
         self.log.emit(kinds.OP_COMMAND, self.pid, target, code, arg, seq, dig)
-        self._reply(framed, seq, res)
+        try:
+            self._reply(framed, seq, res)
+        except MemoryError:
+            res = None
+            self._error(seq, errors.ENOMEM, "reply too large for free RAM", framed)
         if self.reboot_requested and self.runtime is None:
             # with a runtime, its loop sees reboot_requested, stops, shuts
             # down (SHUTDOWN, seal, flush) and resets; alone, we do it here
