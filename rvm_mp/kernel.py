@@ -92,6 +92,7 @@ class Kernel:
         self.edge_msgs = {}          # (a << 12 | b), a <= b -> messages
         self.edge_bytes = {}         # same key -> payload bytes
         self.last_src = 0
+        self.last_dst = 0            # owner of the channel of the last send
 
     # ---- helpers -------------------------------------------------------------
     def _deny(self, kind, caller, target, err, tier, a=0, c=0, d=0):
@@ -559,6 +560,7 @@ class Kernel:
         hv = h32(payload)
         seq = ch.put(caller, payload, n, hv)
         self.parts.parts[caller].msgs_used += 1
+        self.last_dst = ch.owner
         self.log.emit(kinds.IPC_SEND, caller, ch.owner, cid, n, seq, hv)
         return 0
 

@@ -94,7 +94,8 @@ class Runtime:
             self.log, self.pf.ticks_ms, self.pf.ticks_us, capacity=cap,
             signal=signal, epoch_ms=sc.get("epoch_ms", 1000),
             horizon_ms=sc.get("horizon_ms", 1000),
-            boost_weight=sc.get("boost_weight_ms", 50) * S.PRIO_Q,
+            boost_weight=sc.get("boost_weight_ms", 0) * S.PRIO_Q,
+            wake_weight=sc.get("wake_weight_ms", 10) * S.PRIO_Q,
             reflex_budget_us=sc.get("reflex_budget_us", 20000),
             idle_max_ms=sc.get("idle_max_ms", 1000))
         self.faults = F.FaultManager(
@@ -468,6 +469,7 @@ class Runtime:
         if t is None:
             self._idle(now)
             return False
+        t.wboost = 0   # a wake boost is spent by the pick it won
         fl = t.fl
         if fl & S.F_PENDING:
             t.fl = fl & ~S.F_PENDING
@@ -571,6 +573,10 @@ class Runtime:
                 return self._fail(t, res, now)
             s.make_ready(t, now)
             s.wake_waiters(A.OP_RECV, now)
+            if s._wake is not None:   # wake boost for the receiver
+                rt = s.task(k.last_dst)
+                if rt is not None and rt is not t:
+                    s.wake_boost(rt, pid)
         elif op == A.OP_RECV:
             self._recv(t, r, now)
         elif op == A.OP_HANDLE:

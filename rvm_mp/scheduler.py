@@ -12,6 +12,11 @@
 #   boost   = signal.boost(pid) [basis points 0..10000] * boost_weight // 10000
 #             refreshed once per epoch (not per switch); with no coherence
 #             engine the NullSignal gives 0 and the kernel is degraded.
+#   wboost  = signal.wake(src, pid) [bp] * wake_weight // 10000
+#             transient: set when a message from src is queued for pid
+#             (wake_boost(), called by the runtime's send path), spent when
+#             pid next runs. A request wakes its server and the reply wakes
+#             the client with priority, so the pair runs back to back.
 #
 # Order of a pick: while a hard-deadline task is ready the scheduler is in
 # Reflex and picks among hard tasks only; otherwise the highest priority;
@@ -79,13 +84,19 @@ class NullSignal:
     def boost(self, pid):
         return 0
 
+    def wake(self, src, dst):
+        return 0
+
 
 class StaticSignal:
     """Fixed cut-pressure per partition (basis points), from the profile
     ("scheduler": {"signal": "static", "pressure": {"3": 5000}}) or a test.
     Also the reference implementation of the signal contract:
       refresh(now) -> bool   once per epoch; False = engine unhealthy
-      boost(pid)   -> int    cut pressure of pid, basis points 0..10000"""
+      boost(pid)   -> int    cut pressure of pid, basis points 0..10000
+      wake(src, dst) -> int  (optional) pressure of the pair src -> dst when
+                             a message wakes dst, bp 0..10000; called on the
+                             send path, so it must not allocate"""
     available = True
 
     def __init__(self, pressure=None):
@@ -99,6 +110,9 @@ class StaticSignal:
 
     def boost(self, pid):
         return self.pressure.get(pid, 0)
+
+    def wake(self, src, dst):
+        return self.pressure.get(dst, 0)
 
 
 # Task.fl bits (one int instead of seven attributes: a MicroPython instance
@@ -142,6 +156,7 @@ class Task:
         self.wait_op = 0        # agent.OP_* a T_WAIT task waits for
         self.wait_until = 0     # absolute end of a timed wait
         self.boost = 0          # priority boost (PRIO units), per epoch
+        self.wboost = 0         # wake boost (PRIO units), spent at next run
         self.last = 0           # switch number of its last run (LRU)
         self.cpu_quota_us = 0   # CPU per epoch, 0 = unlimited
         self.cpu_us = 0         # CPU used this epoch
@@ -168,8 +183,9 @@ class Task:
 
 class Scheduler:
     def __init__(self, log, clock_ms, clock_us, capacity=8, signal=None,
-                 epoch_ms=1000, horizon_ms=1000, boost_weight=50 * PRIO_Q,
-                 reflex_budget_us=20000, idle_max_ms=1000):
+                 epoch_ms=1000, horizon_ms=1000, boost_weight=PRIO_Q,
+                 reflex_budget_us=20000, idle_max_ms=1000,
+                 wake_weight=10 * PRIO_Q):
         self.log = log
         self.clock_ms = clock_ms
         self.clock_us = clock_us
@@ -181,6 +197,8 @@ class Scheduler:
         self.epoch_ms = epoch_ms
         self.horizon = horizon_ms
         self.boost_weight = boost_weight
+        self.wake_weight = wake_weight
+        self._wake = None       # signal.wake while the signal is healthy
         self.reflex_budget_us = reflex_budget_us
         self.idle_max_ms = idle_max_ms
         self.mode = MODE_FLOW
@@ -287,7 +305,7 @@ class Scheduler:
                 u = 0
             elif u > hmax:
                 u = hmax
-            p = u * PRIO_Q + t.boost
+            p = u * PRIO_Q + t.boost + t.wboost
             if fl & F_HARD:
                 if bh is None or p > ph or (p == ph and t.last < bh.last):
                     bh = t
@@ -328,6 +346,7 @@ class Scheduler:
         checked when a task is picked: Scheduler.miss.)"""
         self.switch_no += 1
         t.last = self.switch_no
+        t.wboost = 0
         self.e_switches += 1
         self.e_switch_us += switch_us
         if t.pid <= 30:
@@ -337,6 +356,29 @@ class Scheduler:
         t.cpu_us += cpu_us
         if t.cpu_quota_us and t.cpu_us > t.cpu_quota_us:
             self.throttle(t, Q_CPU, t.cpu_us, t.cpu_quota_us)
+
+    def wake_boost(self, t, src):
+        """A message from partition `src` was queued for t (the runtime's
+        send path, after waking the receivers). t gets signal.wake(src,
+        t.pid) bp of wake_weight as a transient boost, spent when it next
+        runs (ran() / Runtime.step), so a request/reply pair runs back to
+        back instead of waiting out the ready queue. 0 while degraded or
+        without an engine. Returns the boost. Does not allocate."""
+        w = self._wake
+        if w is None or not self.wake_weight:
+            return 0
+        try:
+            bp = w(src, t.pid)
+        except Exception:  # a failing engine is caught at the next epoch
+            bp = 0
+        if bp <= 0:
+            return 0
+        if bp > _BP:
+            bp = _BP
+        b = bp * self.wake_weight // _BP
+        if b > t.wboost:
+            t.wboost = b
+        return b
 
     def miss(self, t, now):
         self.e_misses += 1
@@ -430,9 +472,11 @@ class Scheduler:
                 elif bp > _BP:
                     bp = _BP
                 t.boost = bp * self.boost_weight // _BP
+        self._wake = getattr(sig, "wake", None) if ok else None
         if not ok:
             for t in self.tasks:
                 t.boost = 0
+                t.wboost = 0
         self.set_degraded(not ok, now,
                           DEG_NO_ENGINE if not sig.available else DEG_ENGINE_FAILED)
 

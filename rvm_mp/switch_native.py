@@ -55,7 +55,7 @@ def pick(self, now):
             u = 0
         elif u > hmax:
             u = hmax
-        p = u * _PRIO_Q + t.boost
+        p = u * _PRIO_Q + t.boost + t.wboost
         if fl & _F_HARD:
             if bh is None or p > ph or (p == ph and t.last < bh.last):
                 bh = t
@@ -104,6 +104,7 @@ def step(self):
     if t is None:
         self._idle(now)
         return False
+    t.wboost = 0   # a wake boost is spent by the pick it won
     fl = t.fl
     if fl & _F_PENDING:
         t.fl = fl & ~_F_PENDING

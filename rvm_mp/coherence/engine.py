@@ -39,7 +39,8 @@ BUDGET_US_SEED = const(1000)
 class CoherenceEngine:
     def __init__(self, log, max_nodes=8, budget_us=None, max_slices=128,
                  boost_max=1000, merge_bp=6000, pressure_bp=5000,
-                 clock_us=ticks_us, use_viper=True, witness_degraded=True):
+                 clock_us=ticks_us, use_viper=True, witness_degraded=True,
+                 wake_floor_bp=10000):
         self.log = log
         self.graph = CommGraph(max_nodes)
         self.cut = MinCut(max_nodes, clock=clock_us, use_viper=use_viper)
@@ -50,6 +51,7 @@ class CoherenceEngine:
         self.boost_max = boost_max        # boost at 10000 bp of coupling
         self.merge_bp = merge_bp          # DC-11 precondition 2 threshold
         self.pressure_hi = pressure_bp    # PRESSURE witness threshold
+        self.wake_floor = wake_floor_bp   # wake_bp of a pair never seen
         self.side = bytearray(max_nodes)  # last finished cut, by slot
         self.press = [0] * max_nodes      # pressure bp by slot
         self._hot = bytearray(max_nodes)  # above pressure_hi (hysteresis)
@@ -231,6 +233,36 @@ class CoherenceEngine:
             s = self.graph.slot(pid)
             bp = self.press[s] if s >= 0 else 0
         return (bp * self.boost_max) // 10000
+
+    def wake_bp(self, src, dst):
+        """Wake-time signal (the scheduler's signal.wake): a message from
+        src was queued for dst. floor + (10000 - floor) * pair_bp(src, dst):
+        every wake-up is worth running soon (the tail of round-trip latency
+        is made of rare pairs), a coupled pair more. The default floor is
+        10000 (every pair alike): in kb_coherence a lower floor (5000, 0)
+        never lowered p99 and sometimes raised it. 0 while degraded. Called on the send path: no allocation
+        (dict.get with an int default, small-int maths only)."""
+        if self.degraded:
+            return 0
+        g = self.graph
+        f = self.wake_floor
+        if f >= 10000:
+            return 10000
+        i = g._slot.get(src, -1)
+        j = g._slot.get(dst, -1)
+        if i < 0 or j < 0 or i == j:
+            return f
+        w = g.w[i * g.n + j]
+        t = g.tot[i] + g.tot[j]
+        while t > 50000:      # keep 2 * w * 10000 a small int on 32-bit ports
+            t >>= 1
+            w >>= 1
+        if t <= 0:
+            return f
+        pair = (2 * w * 10000) // t
+        if pair > 10000:
+            pair = 10000
+        return f + ((10000 - f) * pair) // 10000
 
     def sched_bp(self, pid):
         """Per-epoch boost for the scheduler's signal contract (bp, 0 while

@@ -27,6 +27,9 @@ class CoherenceSignal:
     def boost(self, pid):
         return self.engine.sched_bp(pid)
 
+    def wake(self, src, dst):
+        return self.engine.wake_bp(src, dst)
+
 
 class CoherenceTierPolicy:
     """Static thresholds while the engine is degraded (DC-6), the scored

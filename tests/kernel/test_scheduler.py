@@ -292,6 +292,7 @@ def test_native_pick_matches_portable():
                 (S.F_RECOVERY if rnd(3) == 0 else 0)
             t.deadline = c.ms() + rnd(400) - 100
             t.boost = rnd(3) * 400
+            t.wboost = rnd(2) * rnd(500)
             t.last = rnd(50)
         s.mode = (S.MODE_FLOW, S.MODE_REFLEX, S.MODE_RECOVERY)[rnd(3)]
         s.reflex_start = c.us_() - rnd(6000)
@@ -304,3 +305,103 @@ def test_native_pick_matches_portable():
         assert a is b, case
         assert after_py == after, case
         c.adv(rnd(5))
+
+
+class _WakeSig:
+    """Signal contract with the optional wake(src, dst)."""
+    available = True
+
+    def __init__(self, bp):
+        self.bp = bp
+        self.calls = 0
+
+    def refresh(self, now):
+        return True
+
+    def boost(self, pid):
+        return 0
+
+    def wake(self, src, dst):
+        self.calls += 1
+        return self.bp
+
+
+def test_wake_boost_runs_the_receiver_next_then_decays():
+    sig = _WakeSig(10000)
+    s, ts, c, log = _mk(signal=sig, n=3, wake_weight=10 * S.PRIO_Q)
+    a, b, r = ts
+    # r became ready last: it has the latest deadline and would run last
+    s.make_ready(a, c.ms())
+    c.adv(4)
+    s.make_ready(b, c.ms())
+    c.adv(4)
+    s.make_ready(r, c.ms())
+    assert s.pick(c.ms()) is a
+    # a message from a is queued for r: r gets the transient boost
+    assert s.wake_boost(r, a.pid) == 10 * S.PRIO_Q
+    assert sig.calls == 1 and r.wboost == 10 * S.PRIO_Q
+    assert s.pick(c.ms()) is r
+    s.ran(r, c.ms(), 1, 1)             # spent at its first run
+    assert r.wboost == 0
+    s.make_ready(r, c.ms())
+    assert s.pick(c.ms()) is a
+    # the boost is bounded: a deadline more than wake_weight earlier wins
+    s.wake_boost(r, a.pid)
+    s.make_ready(a, c.ms() - 30)
+    assert s.pick(c.ms()) is a
+    # proportional to the signal's bp for the pair
+    sig.bp = 2500
+    r.wboost = 0
+    assert s.wake_boost(r, b.pid) == 10 * S.PRIO_Q // 4
+
+
+def test_no_wake_boost_without_engine_or_while_degraded():
+    s, ts, c, log = _mk(n=2)               # NullSignal
+    assert s.wake_boost(ts[1], 1) == 0 and ts[1].wboost == 0
+    sig = _WakeSig(10000)
+    s2, ts2, c2, log2 = _mk(signal=sig, n=2)
+    assert s2.wake_boost(ts2[1], 1) > 0
+    sig.refresh = lambda now: False        # engine unhealthy: degraded
+    s2.end_epoch(c2.ms() + 1000)
+    assert s2.degraded and ts2[1].wboost == 0
+    assert s2.wake_boost(ts2[1], 1) == 0 and sig.calls == 1
+    s3, ts3, c3, log3 = _mk(signal=_WakeSig(10000), n=2, wake_weight=0)
+    assert s3.wake_boost(ts3[1], 1) == 0
+
+
+def test_wake_boost_does_not_allocate_with_the_engine_signal():
+    from rvm_mp.compat import micropython
+    from rvm_mp.coherence.engine import CoherenceEngine
+    from rvm_mp.coherence.signal import CoherenceSignal
+    c = Clock()
+    log = WitnessLog(kt.DEVICE_ID, key=kt.KEY, ring=64, clock=c.ms)
+    e = CoherenceEngine(log, max_nodes=8, budget_us=1 << 20,
+                        wake_floor_bp=2000, witness_degraded=False)
+    for i in range(40):
+        e.on_message(1, 2, 4000)
+        e.on_message(2, 3, 8)
+    for _ in range(3):
+        e.epoch()
+    sig = CoherenceSignal(e)
+    s = S.Scheduler(log, c.ms, c.us_, capacity=4, signal=sig)
+    ts = []
+    for i in range(3):
+        t = S.Task(i + 1)
+        s.add(t)
+        s.make_ready(t, c.ms())
+        ts.append(t)
+    s.start(c.ms())
+    assert not s.degraded
+    # a coupled pair is boosted more than a light one; floor for strangers
+    assert sig.wake(1, 2) > sig.wake(2, 3) > sig.wake(1, 3) == 2000
+    now = c.ms()
+    micropython.heap_lock()
+    try:
+        for i in range(200):
+            t = ts[i % 3]
+            s.wake_boost(t, ts[(i + 1) % 3].pid)
+            x = s.pick(now)
+            s.ran(x, now, 1, 1)
+    finally:
+        micropython.heap_unlock()
+    assert s.e_switches == 200
