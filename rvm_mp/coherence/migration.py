@@ -158,6 +158,7 @@ class Migrator:
         self.done = 0
         self.timeouts = 0
         self.on_commit = None      # fn(src, dst, parsed image) for the runtime
+        self.handle_map = {}       # last commit: src handle -> dst handle
 
     def eligible(self, pid):
         t = self._until.get(pid)
@@ -236,8 +237,10 @@ class Migrator:
             return self._abort(src, dst, t0, errors.ETIMEOUT)
         # commit point: nothing below can exceed the budget or half-apply
         owned = k.ipc.owned_by(src)
+        hm = {}
         for c in caps:
-            k.cap_move(src, c[0], dst)
+            hm[c[0]] = k.cap_move(src, c[0], dst)
+        self.handle_map = hm
         for cid in owned:
             k.chan_set_owner(cid, dst)
         for rid, data in regs:

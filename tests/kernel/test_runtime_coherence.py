@@ -96,3 +96,100 @@ def test_wake_boost_runs_request_and_reply_back_to_back():
     trace0, srv0, cli0, n0 = _pingpong(None)
     assert _back_to_back(trace0, srv0, cli0) < n0 // 2
     assert n > n0 > 0      # more round trips in the same number of steps
+
+
+MOVER = """
+N = [0]
+SEEN = [None]
+async def main(rvm):
+    if rvm.restored is None:
+        h = await rvm.alloc(64)
+        await rvm.write(h, 0, b"region-bytes-012")
+        await rvm.checkpoint(str(h).encode())
+    else:
+        h = rvm.moved[int(rvm.restored)]
+        SEEN[0] = await rvm.read(h, 0, 16)
+    while True:
+        N[0] += 1
+        await rvm.yield_()
+"""
+
+
+def _mover():
+    pf, k, rt = K.make(mem=True)
+    a = K.load(rt, "mover", MOVER, {"devices": ["temp"]})
+    b = k.part_create(0, name="B")
+    rt.run(max_steps=20)
+    ta = rt.sched.task(a)
+    assert ta.globals["N"][0] > 0 and rt.restart_state[a]
+    rid = k.mem.regions_of(a)[0]
+    return pf, k, rt, a, b, rid
+
+
+def test_runtime_migrates_a_running_agent():
+    pf, k, rt, a, b, rid = _mover()
+    try:
+        old_temp = rt.handle(a, "temp")
+        n = rt.migrate(a, b)
+        assert not errors.is_err(n) and n > 64
+        # A is terminated and empty; its agent is gone from the scheduler
+        assert k.part_state(a) == 5
+        assert rt.sched.task(a) is None and rt.handle(a, "temp") == 0
+        assert k.cap_list(a) == [] and k.mem.regions_of(a) == []
+        # B runs the same agent, restarted from its restart point, with the
+        # region (its bytes) and capabilities it had in A
+        tb = rt.sched.task(b)
+        assert tb is not None and tb.name == "mover"
+        assert k.part_state(b) == 1 and k.mem.regions[rid].owner == b
+        new_temp = rt.handle(b, "temp")
+        assert new_temp and new_temp == tb.rvm.moved[old_temp]
+        rt.run(max_steps=20)
+        assert tb.globals["SEEN"][0] == b"region-bytes-012"
+        assert tb.globals["N"][0] > 0 and tb.state != S.T_DONE
+        st = K.recs(rt.log, kinds.MIGRATION_START)[-1]
+        dn = K.recs(rt.log, kinds.MIGRATION_DONE)[-1]
+        assert st[6] == a and st[7] == b and dn[6] == a and dn[7] == b
+        assert dn[9] == 1 and dn[10] == n        # one region, image size
+        ag = K.recs(rt.log, kinds.AGENT_START)[-1]
+        assert ag[6] == b
+        # refusals are witnessed: no agent in A any more, B is busy
+        assert rt.migrate(a, b) is errors.ESTATE
+        c = k.part_create(0, name="C")
+        other = K.load(rt, "other", HOG)
+        assert rt.migrate(other, b) is errors.EBUSY
+        d = K.recs(rt.log, kinds.MIGRATION_START)[-1]
+        assert d[4] & kinds.F_DENIED and d[8] == errors.EBUSY.code
+        assert c > 0
+    finally:
+        K.done(rt)
+
+
+def test_runtime_migration_over_budget_keeps_the_agent_in_a():
+    pf, k, rt, a, b, rid = _mover()
+    try:
+        m = rt.migrator()
+        m.budget_ms = 5
+
+        def slow():            # every clock read costs 3 ms
+            pf.adv(3)
+            return pf.ticks_ms()
+        m.clock = slow
+        caps = k.cap_list(a)
+        r = rt.migrate(a, b)
+        assert r is errors.ETIMEOUT
+        assert k.part_state(a) == 1 and k.cap_list(a) == caps
+        assert k.mem.regions[rid].owner == a and k.cap_list(b) == []
+        assert rt.sched.task(b) is None
+        ta = rt.sched.task(a)
+        n0 = ta.globals["N"][0]
+        rt.run(max_steps=20)
+        assert ta.globals["N"][0] > n0           # still running in A
+        to = K.recs(rt.log, kinds.MIGRATION_TIMEOUT)
+        assert len(to) == 1 and to[0][6] == a and to[0][7] == b
+        # cooling down: refused and witnessed
+        m.clock = pf.ticks_ms
+        m.budget_ms = 1000
+        assert rt.migrate(a, b) is errors.EBUSY
+        assert k.part_state(a) == 1
+    finally:
+        K.done(rt)
