@@ -20,6 +20,8 @@
 #    partner next (same slot) or at the end of the running quantum (other
 #    slot). Rows: naive RR, naive static, engine placement alone (RR
 #    scheduling), engine placement + boost.
+# 4. The same p99 with k REAL Scheduler objects and the wake-time boost
+#    (realsched_* rows; section below), over 4 seeds of load classes.
 from benchutil import ticks_us, ticks_diff
 from coh_workload import Rng, gen, load_classes
 from rvm_mp.coherence.graph import CommGraph
@@ -332,19 +334,23 @@ def bench(emit):
 
 # ---- p99 round trip with the REAL scheduler objects ------------------------
 # Each of k slots is one rvm_mp.scheduler.Scheduler (its own pick: priority =
-# deadline urgency + boost, LRU ties) on a shared virtual clock (ms for the
-# scheduler, us for the model). Mixed pressure: 25 % heavy partitions (1000
-# us quanta), the rest light (100 us). Pings sampled from the workload's
-# traffic (40 per 20 ms epoch) are sent when the sender next runs; the
-# sender then blocks (recv) until the reply arrives and wakes; the receiver
-# handles a ping (10 us) when its scheduler next picks it and replies. A
-# message takes 5 us on the same slot, 50 us across slots; a switch 20 us.
+# deadline urgency + boost + wake boost, LRU ties) on a shared virtual clock
+# (ms for the scheduler, us for the model). Mixed pressure: heavy partitions
+# (1000 us between agent calls; load_classes: about 25 %, 1..7 of 16
+# depending on the seed), the rest light (100 us). Pings sampled from the
+# workload's traffic (40 per 20 ms epoch) are sent when the sender next
+# runs; the sender then blocks (recv) until the reply arrives and wakes; the
+# receiver handles a ping (10 us) when its scheduler next picks it and
+# replies. A send is a switch point (the runtime returns to the scheduler
+# on every agent call). A message costs the sender 5 us on the same slot and
+# is there at once; across slots it arrives 50 us later; a switch 20 us.
 #   busy:  every partition computes whenever it is not blocked
 #   event: light partitions are event-driven (block in recv when idle),
 #          heavy ones compute
-# Naive: static placement, NullSignal (boost 0). Engine: Placer placement,
-# with boost 0 and with the engine's per-epoch boosts (sched_bp) through the
-# scheduler's signal contract at its default weight (50 ms).
+# Naive: static placement, NullSignal. Engine: Placer placement and the
+# engine's signal (per-epoch boost 0, the runtime default; wake boost
+# WAKE_MS through the real Scheduler.wake_boost, called where the runtime's
+# send path calls it). Also: placement alone, wake boost alone.
 EPOCH_US = 20000
 WAKE_MS = 10          # the runtime's default wake_weight_ms
 SCHED_SEEDS = (1, 2, 3, 4)   # load classes: 1, 5, 7, 4 heavy of 16
