@@ -463,9 +463,12 @@ class Runtime:
         if err is None and data is None:
             err = errors.ENOENT        # its bundle is gone: cannot restart
         if err is not None:
+            m = self._migrator
+            bud = m.budget_ms if m is not None else \
+                (self.profile.get("migration") or {}).get("budget_ms", 100)
             self.log.deny(kinds.MIGRATION_START, caller,
                           src if type(src) is int else 0, err.code, 0,
-                          dst if type(dst) is int else 0, 0)
+                          dst if type(dst) is int else 0, bud)
             return err
         import hashlib
         m = self.migrator()

@@ -159,6 +159,7 @@ def test_runtime_migrates_a_running_agent():
         assert rt.migrate(other, b) is errors.EBUSY
         d = K.recs(rt.log, kinds.MIGRATION_START)[-1]
         assert d[4] & kinds.F_DENIED and d[8] == errors.EBUSY.code
+        assert d[6] == other and d[7] == b and d[9] == 100   # budget ms
         assert c > 0
     finally:
         K.done(rt)
