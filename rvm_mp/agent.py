@@ -116,6 +116,7 @@ class Request:
 class Rvm:
     """The API object given to `main(rvm)`. Every method returns the agent's
     Request; `await` it."""
+    moved = None   # after a migration: {handle in the old partition: new}
 
     def __init__(self, req, pid, name):
         self._r = req

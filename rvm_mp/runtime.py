@@ -109,9 +109,6 @@ class Runtime:
         self.bundle_paths = {}   # bundle name -> file (read again on demand)
         self.measured = []       # SHA-256 of every bundle loaded (attestation)
         self.jobs = []           # Recovery work: (fn, arg)
-        self.restart_state = {}  # pid -> bytes of its last checkpoint(state)
-        self._migrator = None    # coherence.migration.Migrator, on first use
-        self._mig = None         # the migration in progress (task, handles, bundle)
         self.running = False
         self.stop_reason = 0
         self.control = None      # the console's Control object, if any
@@ -224,7 +221,8 @@ class Runtime:
         t = S.Task(pid, name)
         t.spec = spec
         t.hard = bool(spec.get("hard", man.get("hard", False)))
-        t.recovery = bool(spec.get("recovery", man.get("recovery", False)))
+        if spec.get("recovery", man.get("recovery", False)):
+            t.fl |= S.F_RECOVERY
         t.deadline_ms = spec.get("deadline_ms",
                                  man.get("deadline_ms", self.d_default))
         t.cpu_quota_us = cpu_ms * 1000
@@ -342,7 +340,8 @@ class Runtime:
         t.req = A.Request()
         t.rvm = A.Rvm(t.req, t.pid, t.name)
         t.rvm.restored = restored
-        t.rvm.moved = moved
+        if moved is not None:
+            t.rvm.moved = moved   # else Rvm.moved, the class default None
         t.result = None
         t.exc = None
         t.pending = False
@@ -364,7 +363,8 @@ class Runtime:
         existing partition. coro_fn(rvm) -> coroutine."""
         t = S.Task(pid, name)
         t.trusted = trusted
-        t.recovery = recovery
+        if recovery:
+            t.fl |= S.F_RECOVERY
         t.console = console
         t.deadline_ms = deadline_ms or self.d_default
         t.main = coro_fn
@@ -425,103 +425,6 @@ class Runtime:
             return errors.ENOENT
         return self.k.region_checkpoint(caller, pid, extra)
 
-    # ---- DC-7: migrating a running agent to another partition --------------
-    def migrator(self):
-        """The Migrator (rvm_mp/coherence/migration.py, imported on first
-        use), gated by the kernel's coherence engine when there is one.
-        Profile: "migration": {"budget_ms": 100, "cooldown_ms": 5000}."""
-        m = self._migrator
-        if m is None:
-            from .coherence import migration
-            mc = self.profile.get("migration") or {}
-            m = migration.Migrator(self.k, getattr(self.k, "coherence", None),
-                                   budget_ms=mc.get("budget_ms", 100),
-                                   cooldown_ms=mc.get("cooldown_ms", 5000),
-                                   clock=self.pf.ticks_ms)
-            self._migrator = m
-        m.on_commit = self._migrated
-        return m
-
-    def migrate(self, src, dst, caller=0, handle=0, proofs=None):
-        """Move the agent running in partition src to partition dst
-        (Created, Running or Suspended, with no agent of its own). The
-        Migrator moves capabilities, channels and regions all-or-nothing
-        within its budget; on commit src is terminated and the agent is
-        restarted in dst from its bundle with its last checkpoint(state)
-        bytes as rvm.restored and {old handle: new handle} as rvm.moved (a
-        coroutine cannot be serialized: the agent resumes from its restart
-        point). Over budget: nothing moved, the agent keeps running in src,
-        src is ineligible for the cooldown. Returns the image size or an
-        RvmError; every outcome is witnessed (MIGRATION_*)."""
-        t = self.sched.task(src) if type(src) is int else None
-        err = None
-        if t is None or t.main is None or t.trusted or t.state == S.T_DONE:
-            err = errors.ESTATE        # no agent of ours runs there
-        elif type(dst) is not int or self.sched.task(dst) is not None:
-            err = errors.EBUSY         # the destination runs an agent
-        data = self.bundle_data(t.name) if err is None else None
-        if err is None and data is None:
-            err = errors.ENOENT        # its bundle is gone: cannot restart
-        if err is not None:
-            m = self._migrator
-            bud = m.budget_ms if m is not None else \
-                (self.profile.get("migration") or {}).get("budget_ms", 100)
-            self.log.deny(kinds.MIGRATION_START, caller,
-                          src if type(src) is int else 0, err.code, 0,
-                          dst if type(dst) is int else 0, bud)
-            return err
-        import hashlib
-        m = self.migrator()
-        state = self.restart_state.get(src)
-        if state is None:
-            state = getattr(t.rvm, "restored", None) or b""
-        self._mig = (t, dict(self.handles.get(src, {})), data)
-        try:
-            return m.migrate(src, dst, caller, handle, proofs, state,
-                             hashlib.sha256(data).digest(), t.name)
-        finally:
-            self._mig = None
-
-    def _migrated(self, src, dst, img):
-        """Migrator.on_commit: src is terminated (its coroutine closed by
-        on_state); start the same agent in dst."""
-        t, handles, data = self._mig
-        k = self.k
-        hm = self._migrator.handle_map
-        nt = S.Task(dst, t.name)
-        nt.spec = t.spec
-        nt.fl = t.fl & (S.F_HARD | S.F_RECOVERY | S.F_CONSOLE)
-        nt.deadline_ms = t.deadline_ms
-        nt.cpu_quota_us = t.cpu_quota_us
-        nt.quota = t.quota
-        if t.quota and t.quota[1] and k.mem is not None and \
-                hasattr(k.mem, "set_quota"):
-            k.mem.set_quota(dst, t.quota[1])
-        p = B.parse(data)
-        r = p if is_err(p) else self._exec(nt, p, p.manifest)
-        if is_err(r):   # the bundle ran in src a moment ago; witnessed
-            self.log.deny(kinds.BUNDLE_REJECT, 0, dst, r.code, 3,
-                          _h32(bytes(data)), len(data), 0)
-            return
-        nh = {}
-        for name in handles:
-            h = hm.get(handles[name])
-            if h is not None and not is_err(h):
-                nh[name] = h
-        self.handles[dst] = nh
-        ctl = self.control
-        if ctl is not None and ctl.pid != dst:
-            have = False
-            for c in k.cap_list(ctl.pid):
-                if c[1] == _OT_PARTITION and c[2] == dst:
-                    have = True
-            if not have:
-                k.cap_mint(ctl.pid, _OT_PARTITION, dst, _R_ALL & ~64)
-        if img["state"]:
-            self.restart_state[dst] = img["state"]
-        self.sched.add(nt)
-        self._begin(nt, img["state"] or None, hm)
-
     # ---- partition state observer (kernel -> scheduler) ---------------------
     def on_state(self, pid, old, new):
         if self._own_transition:
@@ -544,7 +447,6 @@ class Runtime:
         t.coro = None
         self.sched.remove(t)
         self.handles.pop(t.pid, None)
-        self.restart_state.pop(t.pid, None)
         if c is not None:
             self.gate.active = 0 if t.trusted else t.pid
             try:
@@ -573,7 +475,8 @@ class Runtime:
         if t is None:
             self._idle(now)
             return False
-        t.wboost = 0   # a wake boost is spent by the pick it won
+        if t.wboost:   # a wake boost is spent by the pick it won
+            t.wboost = 0
         fl = t.fl
         if fl & S.F_PENDING:
             t.fl = fl & ~S.F_PENDING
@@ -706,7 +609,6 @@ class Runtime:
             res = self.checkpoint(pid, st, pid)
             if is_err(res):
                 return self._fail(t, res, now)
-            self.restart_state[pid] = bytes(st)   # what a migration carries
             t.result = res
             s.make_ready(t, now)
         elif op == A.OP_SPAWN:
@@ -721,7 +623,7 @@ class Runtime:
             if self.input_ready or self.pf.wait_io(0):
                 self.input_ready = False
                 t.wait_until = 0
-                t.timed_out = False
+                t.fl &= ~S.F_TIMED_OUT
                 t.result = True
                 s.make_ready(t, now)
             else:
@@ -749,8 +651,8 @@ class Runtime:
         s = self.sched
         if type(tmo) is not int:
             tmo = -1
-        if tmo == 0 or (t.timed_out and tmo > 0):
-            t.timed_out = False
+        if tmo == 0 or (t.fl & S.F_TIMED_OUT and tmo > 0):
+            t.fl &= ~S.F_TIMED_OUT
             t.wait_until = 0
             if empty_result is None:
                 return self._fail(t, errors.ETIMEOUT if tmo else errors.EEMPTY,
@@ -774,7 +676,7 @@ class Runtime:
         if res is errors.EEMPTY:
             return self._block(t, A.OP_RECV, r.a1, now, None)
         t.wait_until = 0
-        t.timed_out = False
+        t.fl &= ~S.F_TIMED_OUT
         if is_err(res):
             return self._fail(t, res, now)
         t.result = res
@@ -826,8 +728,8 @@ class Runtime:
         code = F.error_code(exc)
         exc = None
         if action == F.F1:
-            self._begin(t, getattr(t.rvm, "restored", None),
-                        getattr(t.rvm, "moved", None))
+            r = t.rvm
+            self._begin(t, r.restored, r.moved)
             if t.state == S.T_READY:
                 d = self.faults.policy.restart_delay(t.restarts - 1)
                 self.sched.sleep(t, ticks_add(now, d))

@@ -84,9 +84,6 @@ class NullSignal:
     def boost(self, pid):
         return 0
 
-    def wake(self, src, dst):
-        return 0
-
 
 class StaticSignal:
     """Fixed cut-pressure per partition (basis points), from the profile
@@ -111,9 +108,6 @@ class StaticSignal:
     def boost(self, pid):
         return self.pressure.get(pid, 0)
 
-    def wake(self, src, dst):
-        return self.pressure.get(dst, 0)
-
 
 # Task.fl bits (one int instead of seven attributes: a MicroPython instance
 # dict grows in prime steps, and every partition has a Task)
@@ -126,6 +120,9 @@ F_MISSED = const(32)    # deadline miss witnessed this epoch
 F_PENDING = const(64)   # a blocked request is retried when ready
 
 
+# Properties for the flags set from outside the scheduler (each costs ~200
+# bytes of RAM on MicroPython: F_RECOVERY, F_TIMED_OUT and F_MISSED are
+# read and written as bits of .fl instead).
 def _flag(bit):
     def get(self):
         return bool(self.fl & bit)
@@ -140,6 +137,10 @@ def _flag(bit):
 
 class Task:
     """Run state of one partition's agent. Dense fields, one comment each."""
+    # wake boost (PRIO units), spent at the next run. A class attribute until
+    # a task is first boosted: boards without an engine never grow every
+    # Task's instance dict by it.
+    wboost = 0
 
     def __init__(self, pid, name=""):
         self.pid = pid
@@ -156,7 +157,6 @@ class Task:
         self.wait_op = 0        # agent.OP_* a T_WAIT task waits for
         self.wait_until = 0     # absolute end of a timed wait
         self.boost = 0          # priority boost (PRIO units), per epoch
-        self.wboost = 0         # wake boost (PRIO units), spent at next run
         self.last = 0           # switch number of its last run (LRU)
         self.cpu_quota_us = 0   # CPU per epoch, 0 = unlimited
         self.cpu_us = 0         # CPU used this epoch
@@ -173,11 +173,8 @@ class Task:
         self.globals = None     # the agent module's globals (debug, tests)
 
     hard = _flag(F_HARD)
-    recovery = _flag(F_RECOVERY)
     trusted = _flag(F_TRUSTED)
     console = _flag(F_CONSOLE)
-    timed_out = _flag(F_TIMED_OUT)
-    missed = _flag(F_MISSED)
     pending = _flag(F_PENDING)
 
 
@@ -346,7 +343,8 @@ class Scheduler:
         checked when a task is picked: Scheduler.miss.)"""
         self.switch_no += 1
         t.last = self.switch_no
-        t.wboost = 0
+        if t.wboost:
+            t.wboost = 0
         self.e_switches += 1
         self.e_switch_us += switch_us
         if t.pid <= 30:
@@ -365,17 +363,14 @@ class Scheduler:
         back instead of waiting out the ready queue. 0 while degraded or
         without an engine. Returns the boost. Does not allocate."""
         w = self._wake
-        if w is None or not self.wake_weight:
+        if w is None:
             return 0
         try:
-            bp = w(src, t.pid)
+            b = w(src, t.pid) * self.wake_weight // _BP
         except Exception:  # a failing engine is caught at the next epoch
-            bp = 0
-        if bp <= 0:
             return 0
-        if bp > _BP:
-            bp = _BP
-        b = bp * self.wake_weight // _BP
+        if b > self.wake_weight:
+            b = self.wake_weight
         if b > t.wboost:
             t.wboost = b
         return b
@@ -476,7 +471,6 @@ class Scheduler:
         if not ok:
             for t in self.tasks:
                 t.boost = 0
-                t.wboost = 0
         self.set_degraded(not ok, now,
                           DEG_NO_ENGINE if not sig.available else DEG_ENGINE_FAILED)
 

@@ -159,6 +159,7 @@ class Migrator:
         self.timeouts = 0
         self.on_commit = None      # fn(src, dst, parsed image) for the runtime
         self.handle_map = {}       # last commit: src handle -> dst handle
+        self.ctx = None            # the caller's context during migrate()
 
     def eligible(self, pid):
         t = self._until.get(pid)

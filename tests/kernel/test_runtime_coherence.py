@@ -5,6 +5,7 @@ import kt
 import agentkit as K
 from rvm_mp import kinds, errors
 from rvm_mp import scheduler as S
+from rvm_mp.coherence import agentmove
 
 HEAP = "512K"
 
@@ -121,7 +122,9 @@ def _mover():
     b = k.part_create(0, name="B")
     rt.run(max_steps=20)
     ta = rt.sched.task(a)
-    assert ta.globals["N"][0] > 0 and rt.restart_state[a]
+    assert ta.globals["N"][0] > 0
+    ex = k.mem.ckpts.latest(a)["extra"]    # its restart point: the handle
+    assert int(ex) in [c[0] for c in k.cap_list(a)]
     rid = k.mem.regions_of(a)[0]
     return pf, k, rt, a, b, rid
 
@@ -130,7 +133,7 @@ def test_runtime_migrates_a_running_agent():
     pf, k, rt, a, b, rid = _mover()
     try:
         old_temp = rt.handle(a, "temp")
-        n = rt.migrate(a, b)
+        n = agentmove.migrate(rt, a, b)
         assert not errors.is_err(n) and n > 64
         # A is terminated and empty; its agent is gone from the scheduler
         assert k.part_state(a) == 5
@@ -143,6 +146,8 @@ def test_runtime_migrates_a_running_agent():
         assert k.part_state(b) == 1 and k.mem.regions[rid].owner == b
         new_temp = rt.handle(b, "temp")
         assert new_temp and new_temp == tb.rvm.moved[old_temp]
+        # B has its own restart point (an F2 rebuild there restores it)
+        assert k.mem.ckpts.latest(b)["extra"] == k.mem.ckpts.latest(a)["extra"]
         rt.run(max_steps=20)
         assert tb.globals["SEEN"][0] == b"region-bytes-012"
         assert tb.globals["N"][0] > 0 and tb.state != S.T_DONE
@@ -153,10 +158,10 @@ def test_runtime_migrates_a_running_agent():
         ag = K.recs(rt.log, kinds.AGENT_START)[-1]
         assert ag[6] == b
         # refusals are witnessed: no agent in A any more, B is busy
-        assert rt.migrate(a, b) is errors.ESTATE
+        assert agentmove.migrate(rt, a, b) is errors.ESTATE
         c = k.part_create(0, name="C")
         other = K.load(rt, "other", HOG)
-        assert rt.migrate(other, b) is errors.EBUSY
+        assert agentmove.migrate(rt, other, b) is errors.EBUSY
         d = K.recs(rt.log, kinds.MIGRATION_START)[-1]
         assert d[4] & kinds.F_DENIED and d[8] == errors.EBUSY.code
         assert d[6] == other and d[7] == b and d[9] == 100   # budget ms
@@ -168,7 +173,7 @@ def test_runtime_migrates_a_running_agent():
 def test_runtime_migration_over_budget_keeps_the_agent_in_a():
     pf, k, rt, a, b, rid = _mover()
     try:
-        m = rt.migrator()
+        m = agentmove.migrator(rt)
         m.budget_ms = 5
 
         def slow():            # every clock read costs 3 ms
@@ -176,7 +181,7 @@ def test_runtime_migration_over_budget_keeps_the_agent_in_a():
             return pf.ticks_ms()
         m.clock = slow
         caps = k.cap_list(a)
-        r = rt.migrate(a, b)
+        r = agentmove.migrate(rt, a, b)
         assert r is errors.ETIMEOUT
         assert k.part_state(a) == 1 and k.cap_list(a) == caps
         assert k.mem.regions[rid].owner == a and k.cap_list(b) == []
@@ -190,7 +195,7 @@ def test_runtime_migration_over_budget_keeps_the_agent_in_a():
         # cooling down: refused and witnessed
         m.clock = pf.ticks_ms
         m.budget_ms = 1000
-        assert rt.migrate(a, b) is errors.EBUSY
+        assert agentmove.migrate(rt, a, b) is errors.EBUSY
         assert k.part_state(a) == 1
     finally:
         K.done(rt)
