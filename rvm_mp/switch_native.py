@@ -104,7 +104,8 @@ def step(self):
     if t is None:
         self._idle(now)
         return False
-    t.wboost = 0   # a wake boost is spent by the pick it won
+    if t.wboost:   # a wake boost is spent by the pick it won
+        t.wboost = 0
     fl = t.fl
     if fl & _F_PENDING:
         t.fl = fl & ~_F_PENDING
