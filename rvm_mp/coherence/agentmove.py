@@ -1,6 +1,6 @@
 # The runtime's half of DC-7 migration: move a running agent from partition
-# src to partition dst (Runtime.migrate / Runtime.migrator call in here, so
-# a board that never migrates does not hold this code in RAM).
+# src to partition dst. A separate module, imported only by a caller that
+# migrates, so a board that never does keeps this code out of RAM.
 #
 #   migrate(rt, src, dst)
 #     checks: an agent of ours runs in src, none in dst, its bundle is here
