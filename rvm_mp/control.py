@@ -54,7 +54,7 @@ _OT_DEVICE = const(3)
 # command codes: OP_COMMAND / OP_DENIED field a
 CMDS = ("", "help", "ps", "caps", "log", "stat", "spawn", "kill", "suspend",
         "resume", "grant", "revoke", "lease", "checkpoint", "seal", "reboot",
-        "hello", "loginfo", "logread")
+        "hello", "loginfo", "logread", "files", "fileread")
 # frame error number (frame.FE_*) -> the kernel error witnessed in b
 _FE_ERR = (None, errors.ECORRUPT, errors.EINVAL, errors.ETOOBIG,
            errors.EINVAL, errors.ETIMEOUT)
@@ -261,6 +261,14 @@ class Control:
         arg = int(args[1]) if len(args) > 1 and args[1].isdigit() else 0
         if code == 18:  # logread: witnessed as OP_PULL by _logread
             return self._logread(args, seq, framed)
+        if code == 20:  # fileread: control_files witnesses it (OP_PULL)
+            if not framed:
+                self.log.deny(kinds.OP_DENIED, self.pid, 0, errors.EINVAL.code,
+                              0, 20, seq, dig)
+                self._error(seq, errors.EINVAL, "fileread is framed-only (use rvm pull)", False)
+                return errors.EINVAL
+            from .control_files import fileread
+            return fileread(self, args, seq, dig)
         fn = getattr(self, "c_" + name)
         try:
             res = fn(args)
@@ -514,6 +522,13 @@ class Control:
                 "next": log.next_seq, "boot": log.boot,
                 "last_seal": log.last_seal_seq,
                 "anchor": _hex(anchor) if anchor is not None else None}
+
+    def c_files(self, args):
+        r = self._gate(_OT_PARTITION, 0, _R_READ, OP_PULL)
+        if r:
+            return r
+        from .control_files import files
+        return files(self)
 
     def _logread(self, args, seq, framed):
         """logread LO N: stream records LO..LO+N-1 as DATA frames (u32 first

@@ -119,6 +119,29 @@ class Client:
                 raise BoardError("logread", e.get("err"), e.get("msg", "refused"))
         raise NotAnswering("board on %s stopped answering during the pull" % self.t.name)
 
+    def fileread(self, name, off, timeout=None):
+        """Bytes of a board file from off (up to 2048 per request) and the
+        END object {"next", "count", "size", "gen"}."""
+        seq = self.send("fileread %s %d" % (name, off))
+        deadline = time.monotonic() + (timeout or self.timeout)
+        out = bytearray()
+        for ftype, fseq, payload in self._frames(deadline):
+            if fseq != seq:
+                continue
+            if ftype == F.T_DATA:
+                first = struct.unpack_from("<I", payload, 0)[0]
+                if first != off + len(out):
+                    raise RvmToolError("pull: %s data frame at offset %d, expected %d"
+                                       % (name, first, off + len(out)))
+                out += payload[4:]
+            elif ftype == F.T_END:
+                return bytes(out), json.loads(payload)
+            elif ftype == F.T_ERR:
+                e = json.loads(payload)
+                raise BoardError("fileread %s" % name, e.get("err"), e.get("msg", "refused"))
+        raise NotAnswering("board on %s stopped answering during the pull of %s"
+                           % (self.t.name, name))
+
     def wait_ready(self, total=20.0):
         """Ping with `hello` until the console answers (after a reboot)."""
         end = time.monotonic() + total
@@ -155,7 +178,8 @@ def _link(prev, rec):
 
 
 def pull(transport, out_path, progress=None, window=64, timeout=3.0,
-         reboot_wait=30.0, after_window=None):
+         reboot_wait=30.0, after_window=None, deltas=None, ckpt_dir=None,
+         file_progress=None):
     """Seal, then pull the whole persisted log into a .rvmw file.
 
     Records are checked (seq and chain link) as they arrive. If the board
@@ -222,6 +246,94 @@ def pull(transport, out_path, progress=None, window=64, timeout=3.0,
             if after_window:
                 after_window(c, windows)
     os.replace(tmp, out_path)
-    return {"file": out_path, "records": lo - low, "first_seq": low,
-            "last_seq": lo - 1, "seal_seq": target - 1, "resumed": resumed,
-            "device_id": dev_hex}
+    rep = {"file": out_path, "records": lo - low, "first_seq": low,
+           "last_seq": lo - 1, "seal_seq": target - 1, "resumed": resumed,
+           "device_id": dev_hex}
+    if deltas or ckpt_dir:
+        rep["files"] = pull_files(transport, deltas, ckpt_dir, file_progress,
+                                  timeout, client=c)
+    return rep
+
+
+def _read_file(c, name, progress=None, reboot_wait=30.0):
+    """The whole of board file `name` (console `fileread`). Restarts from
+    offset 0 when the file changes under the pull (the delta log compacted,
+    or the board rebooted: `gen` differs); gives up after 5 restarts."""
+    restarts = 0
+    while True:
+        data = bytearray()
+        gen = None
+        size = None
+        try:
+            while True:
+                chunk, end = c.fileread(name, len(data))
+                if gen is None:
+                    gen = end.get("gen")
+                elif end.get("gen") != gen:
+                    raise _Changed()
+                data += chunk
+                size = end["size"]
+                if progress:
+                    progress(len(data), max(size, len(data)), name)
+                if end["count"] == 0 or len(data) >= size:
+                    return bytes(data)
+        except _Changed:
+            pass
+        except NotAnswering:
+            try:
+                c.wait_ready(reboot_wait)
+            except NotAnswering:
+                raise RvmToolError("pull: board on %s went away during the pull of %s"
+                                   % (c.t.name, name))
+        restarts += 1
+        if restarts > 5:
+            raise RvmToolError("pull: %s kept changing on the board; gave up" % name)
+
+
+class _Changed(Exception):
+    pass
+
+
+def _write(path, data):
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def pull_files(transport, deltas=None, ckpt_dir=None, progress=None, timeout=3.0,
+               client=None):
+    """Fetch the region delta log (to `deltas`) and every checkpoint file
+    (into `ckpt_dir`) over the console, while the kernel runs. Pull the
+    witness log first: the delta log read afterwards holds the delta of
+    every region write that log witnessed. Returns {"deltas": its size
+    in bytes (None: not asked), "ckpt": [file names], "ckpt_bytes"}."""
+    c = client or connect(transport, timeout)
+    try:
+        ls = c.request("files")
+    except BoardError as e:
+        if e.err == "ENOENT":
+            raise RvmToolError("pull: the board keeps no region store on flash "
+                               "(no delta log or checkpoints to fetch)")
+        raise
+    rep = {"deltas": None, "ckpt": [], "ckpt_bytes": 0}
+    if deltas:
+        if ls["deltas"] < 0:
+            data = b""  # no region was ever written: an empty delta log
+        else:
+            data = _read_file(c, "deltas.log", progress)
+        _write(deltas, data)
+        rep["deltas"] = len(data)
+    if ckpt_dir:
+        os.makedirs(ckpt_dir, exist_ok=True)
+        for name, size in ls["ckpt"]:
+            try:
+                data = _read_file(c, name, progress)
+            except BoardError as e:
+                if e.err == "ENOENT":
+                    continue  # rotated away since the listing: a newer one replaced it
+                raise
+            _write(os.path.join(ckpt_dir, name.split("/")[-1]), data)
+            rep["ckpt"].append(name.split("/")[-1])
+            rep["ckpt_bytes"] += len(data)
+    return rep
