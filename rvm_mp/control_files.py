@@ -62,13 +62,23 @@ def files(ctl):
         if name.endswith(".ck"):
             out.append(["ckpt/" + name, fs.size(mem.root + "/ckpt/" + name)])
     return {"deltas": fs.size(mem.root + "/deltas.log"), "ckpt": out,
-            "gen": _gen(mem)}
+            "gen": _gen(mem, ctl.log.boot)}
 
 
-def _gen(mem):
-    # the delta log object changes when compaction rewrites the file (and
-    # at every boot): a host pulling in pieces restarts when this changes
-    return id(mem.deltas) & 0x7FFFFFFF
+_gens = [0]
+
+
+def _gen(mem, boot):
+    # compaction replaces the delta log object (and a boot starts afresh):
+    # each object gets the next number of this boot when first seen, so a
+    # host pulling in pieces restarts when the number changes
+    dl = mem.deltas
+    g = getattr(dl, "pull_gen", 0)
+    if not g:
+        _gens[0] += 1
+        g = ((boot & 0x7FFF) << 16) | (_gens[0] & 0xFFFF)
+        dl.pull_gen = g
+    return g
 
 
 def fileread(ctl, args, seq, dig):
@@ -135,5 +145,5 @@ def fileread(ctl, args, seq, dig):
     log.emit(kinds.OP_PULL, ctl.pid, target, off, sent, F.crc32(name.encode()),
              crc)
     ctl._send(F.T_END, seq, json.dumps({"next": off + sent, "count": sent,
-                                        "size": size, "gen": _gen(mem)}).encode())
+                                        "size": size, "gen": _gen(mem, ctl.log.boot)}).encode())
     return sent

@@ -197,3 +197,17 @@ def test_offset_past_the_end_sends_nothing():
     ends = [json.loads(p) for r, ft, s, p in items if ft == F.T_END]
     assert ends and ends[0]["count"] == 0 and ends[0]["next"] == 100000
     assert not [1 for r, ft, s, p in items if ft == F.T_DATA]
+
+
+def test_gen_changes_when_the_delta_log_is_compacted():
+    k, c, con, d = _setup()
+    pid = k.part_create(0, name="w")
+    _write_regions(k, pid, 20)
+    k.mem.checkpoint(pid)
+    g1 = _answer(_ask(c, con, "files", 2))[1]["gen"]
+    assert _answer(_ask(c, con, "files", 3))[1]["gen"] == g1
+    k.mem.compact()
+    g2 = _answer(_ask(c, con, "files", 4))[1]["gen"]
+    assert g2 != g1 and g2 >> 16 == g1 >> 16 == k.log.boot
+    data, end = _read(c, con, "deltas.log", 5)
+    assert end["gen"] == g2
