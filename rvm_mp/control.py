@@ -267,8 +267,14 @@ class Control:
                               0, 20, seq, dig)
                 self._error(seq, errors.EINVAL, "fileread is framed-only (use rvm pull)", False)
                 return errors.EINVAL
-            from .control_files import fileread
-            return fileread(self, args, seq, dig)
+            try:
+                from .control_files import fileread
+                return fileread(self, args, seq, dig)
+            except MemoryError:  # short of RAM: refuse, keep serving
+                self.log.deny(kinds.OP_DENIED, self.pid, 0, errors.ENOMEM.code,
+                              0, 20, seq, dig)
+                self._error(seq, errors.ENOMEM, "fileread refused", True)
+                return errors.ENOMEM
         fn = getattr(self, "c_" + name)
         try:
             res = fn(args)
