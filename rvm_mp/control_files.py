@@ -7,7 +7,8 @@
 # manager's root (<fs>/mem):
 #
 #   deltas.log             the delta log (synced before every read)
-#   ckpt/pXXXX-SSSSSSSS.ck a checkpoint file that exists now
+#   ckpt/p<pid>-<seq>.ck   a checkpoint file that exists now (pid 4 hex
+#                          digits, seq 8 hex digits)
 #
 # Any other name (absolute, `..`, another directory, another file) is
 # refused with ERIGHTS and witnessed OP_DENIED. A read streams at most
