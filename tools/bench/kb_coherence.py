@@ -62,6 +62,20 @@ class _NullLog:
         return 0
 
 
+
+def _weighted_index(rng, cum, total):
+    """Index i of a pair drawn with probability weight_i / total, where
+    cum holds the running sums of the weights (binary search)."""
+    pick = rng.below(total)
+    lo, hi = 0, len(cum) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cum[mid] > pick:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
 def _dense(n, seed):
     r = Rng(seed)
     g = CommGraph(n)
@@ -253,15 +267,7 @@ def simulate(kind, n, k, epochs, every=4, samples=40, seed=1, budget_us=50):
             cum.append(c)
         if c:
             for _ in range(samples):
-                pick = rng.below(c)
-                lo, hi = 0, len(cum) - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if cum[mid] > pick:
-                        hi = mid
-                    else:
-                        lo = mid + 1
-                a, b, m = traffic[lo]
+                a, b, m = traffic[_weighted_index(rng, cum, c)]
                 if rng.below(2):
                     a, b = b, a
                 u = [rng.below(10000) for _ in range(4)]
@@ -468,15 +474,7 @@ def sched_sim(kind, n, k, epochs, engine_on, samples=40, seed=1,
             cum.append(c)
         if c:
             for _ in range(samples):
-                pick = rng.below(c)
-                lo, hi = 0, len(cum) - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if cum[mid] > pick:
-                        hi = mid
-                    else:
-                        lo = mid + 1
-                a, b, m = traffic[lo]
+                a, b, m = traffic[_weighted_index(rng, cum, c)]
                 if rng.below(2):
                     a, b = b, a
                 outbox[a].append(b)
