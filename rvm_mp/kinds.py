@@ -91,6 +91,8 @@ BUNDLE_REJECT = const(0x91)
 IMPORT_DENIED = const(0x92)
 AGENT_START = const(0x93)
 AGENT_EXIT = const(0x94)
+PROC_SPAWN = const(0x9E)    # process partitions (procpart.py, CPython)
+PROC_FAULT = const(0x9F)
 # --- operator 0xA_
 OP_COMMAND = const(0xA0)
 OP_BAD_FRAME = const(0xA1)

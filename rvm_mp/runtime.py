@@ -136,6 +136,12 @@ class Runtime:
             self.pf.ticks_us
         self._last_us = self._us()
         self.d_default = sc.get("deadline_ms", 100)
+        # "isolation": "process" (CPython on Linux): agents run in child
+        # processes (procpart.py, loaded only then); None: in-process
+        self.procs = None
+        if prof.get("isolation") == "process":
+            from .procpart import ProcHost
+            self.procs = ProcHost(self)
         k.state_observers.append(self)
 
     # ---- helpers ------------------------------------------------------------
@@ -248,6 +254,8 @@ class Runtime:
 
     def _exec(self, t, p, man):
         """Run the bundle's module code under the import gate; find main."""
+        if self.procs is not None:   # a child process runs it, not us
+            return self.procs.prepare(t, p, man)
         g = self.gate.agent_globals(t.name)
         entry = man.get("entry", "main")
         gate = self.gate
@@ -412,11 +420,14 @@ class Runtime:
         t = self.sched.task(pid)
         if t is None:
             return {}
-        return {"run": ("ready", "sleep", "wait", "throttled", "suspended",
-                        "done")[t.state],
-                "restarts": t.restarts, "faults": t.faults,
-                "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
-                "hard": t.hard}
+        d = {"run": ("ready", "sleep", "wait", "throttled", "suspended",
+                     "done")[t.state],
+             "restarts": t.restarts, "faults": t.faults,
+             "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
+             "hard": t.hard}
+        if self.procs is not None:   # process partitions: the OS pid
+            d["os_pid"] = self.procs.os_pid(pid)
+        return d
 
     def checkpoint(self, pid, extra=b"", caller=0):
         """Checkpoint partition pid (its regions + `extra`): the seq of the

