@@ -264,21 +264,27 @@ class ProcCoro:
         self.h.live[self.pid] = self
         self.h.spawns += 1
 
-    def _reap(self, kill=True):
-        """Kill (if still there) and reap the child; (returncode) or None."""
+    def _reap(self, kill=True, grace=0.2):
+        """End and reap the child; its return code (negative: the signal
+        that ended it), or None when it was still running and we killed it
+        (kill=False gives it `grace` seconds to exit on its own first)."""
         p = self.proc
         rc = None
         if p is not None:
-            if kill and p.poll() is None:
+            if not kill:
+                try:
+                    rc = p.wait(grace)
+                except subprocess.TimeoutExpired:
+                    rc = None
+            if rc is None:
                 try:
                     p.kill()
                 except OSError:
                     pass
-            try:
-                rc = p.wait(1.0)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
+                try:
+                    p.wait(2.0)
+                except subprocess.TimeoutExpired:
+                    pass
         if self.sock is not None:
             try:
                 self.poll.unregister(self.fd)
@@ -299,9 +305,9 @@ class ProcCoro:
         raise the agent fault into the runtime."""
         p = self.proc
         ospid = p.pid if p is not None else 0
-        if reason in (R_CLOSED, R_START):
+        if reason == R_CLOSED:
             # an exit of its own: a signal says more than "closed"
-            rc = self._reap(kill=False) if reason == R_CLOSED else self._reap()
+            rc = self._reap(kill=False)
             if rc is not None and rc < 0:
                 reason, detail, err, refused = R_SIGNAL, -rc, errors.ESTATE, \
                     False

@@ -1,0 +1,415 @@
+"""Process partitions (Appliance, "isolation": "process"): agents run in
+confined child interpreters; every call is a frame over a socketpair served
+by the same runtime dispatch. CPython on Linux only, by nature."""
+import hashlib
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kernel"))
+
+import agentkit as ak  # noqa: E402
+import kt  # noqa: E402
+from rvm_mp import agent as A  # noqa: E402
+from rvm_mp import errors, kinds, procchild as PC, procpart as PP  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="process partitions need Linux")
+
+# the in-language gate of a child is no boundary: this reaches the child's
+# real modules (the process is the boundary)
+ESCAPE = ("_BI = [c for c in ().__class__.__base__.__subclasses__() "
+          "if c.__name__ == 'BuiltinImporter'][0]\n"
+          "posix = _BI.load_module('posix')\n"
+          "_time = _BI.load_module('time')\n"
+          "_real_import = _BI.load_module('builtins').__import__\n")
+
+COUNTER = """
+async def main(rvm):
+    h = await rvm.handle("ch")
+    n = 0
+    while True:
+        n += 1
+        try:
+            await rvm.send(h, bytes([n & 255]))
+        except Exception:
+            pass
+        await rvm.yield_()   # (the tests' clock moves only when idle)
+"""
+
+SINK = """
+async def main(rvm):
+    h = await rvm.handle("ch")
+    while True:
+        src, p = await rvm.recv(h)
+"""
+
+
+def make(process=None, limits=None, **kw):
+    lim = {"partitions": 8, "caps_per_partition": 16, "queue_depth": 8,
+           "payload_max": 64, "arena": 1 << 20, "graph_nodes": 8}
+    lim.update(limits or {})
+    cfg = {"slice_ms": 20, "budget_ms": 400}
+    cfg.update(process or {})
+    kw.setdefault("witness", {"ring": 1 << 16, "seal_every": 0,
+                              "segment_records": 64})
+    prof = ak.profile(isolation="process", process=cfg, limits=lim, **kw)
+    # the fake clock moves 0.2 ms per ticks_us() so sleepers wake while
+    # others keep the kernel busy
+    return ak.make(prof, mem=True, step_us=200)
+
+
+def run_until(rt, cond, max_s=30.0):
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < max_s, "timed out"
+        rt.step()
+
+
+def recs(rt, kind):
+    return ak.recs(rt.k.log, kind)
+
+
+def faults_of(rt, pid):
+    return [r for r in recs(rt, kinds.PROC_FAULT) if r[6] == pid]
+
+
+def pair(rt):
+    """A counter and a sink partition (in child processes too), wired."""
+    a = ak.load(rt, "counter", COUNTER)
+    b = ak.load(rt, "sink", SINK)
+    assert rt.connect("ch", a, b, 8) == 0
+    return a, b
+
+
+def sent(rt, pid):
+    return len([r for r in recs(rt, kinds.IPC_SEND) if r[5] == pid])
+
+
+def alive(rt, pid):
+    return rt.procs.os_pid(pid) is not None and \
+        any(r[6] == pid for r in recs(rt, kinds.PROC_SPAWN))
+
+
+def assert_contained(rt, pid, reason, others):
+    """The child's fault is witnessed with the partition as actor, it is an
+    agent fault (F1), the kernel's own records stay whole and the other
+    partitions keep working."""
+    fs = faults_of(rt, pid)
+    assert fs, "no PROC_FAULT for %d" % pid
+    r = fs[0]
+    assert r[5] == pid and r[7] == reason, r
+    assert any(x[6] == pid for x in recs(rt, kinds.AGENT_FAULT))
+    assert any(x[6] == pid for x in recs(rt, kinds.FAULT_F1_RESTART))
+    assert not recs(rt, kinds.FAULT_F4_RESET)
+    for o in others:
+        n = sent(rt, o)
+        run_until(rt, lambda: sent(rt, o) > n + 3)
+    assert rt.check_invariants() == 0
+    assert rt.k.log.verify() if hasattr(rt.k.log, "verify") else True
+
+
+# ---- API and parity ------------------------------------------------------------
+def test_child_api_matches_the_agent_api():
+    names = [n for n in dir(A.Rvm) if not n.startswith("_")]
+    for n in names:
+        assert hasattr(PC.Rvm, n), "procchild.Rvm lacks %s" % n
+    for n in dir(A):
+        if n.startswith("OP_") and n != "OP_LAST":
+            assert getattr(PC, n) == getattr(A, n), n
+    # every call fills the request the same way
+    args = {"sleep_ms": (5,), "exit": (3,), "handle": ("x",),
+            "send": (1, b"p"), "recv": (2, 7), "lease": ("temp", 10, 4),
+            "alloc": (9,), "read": (1, 2, 3), "write": (1, 2, b"d"),
+            "free": (1,), "checkpoint": (b"s",), "spawn": ("b",),
+            "wait_input": (4,), "console_read": (8,),
+            "console_write": (b"w",), "control": ("ps", 1)}
+    for n in names:
+        f = getattr(A.Rvm, n)
+        if not callable(f):
+            continue
+        a = args.get(n, ())
+        r1 = getattr(A.Rvm(A.Request(), 1, "x"), n)(*a)
+        r2 = getattr(PC.Rvm(PC.Request(), 1, "x"), n)(*a)
+        assert (r1.op, r1.a0, r1.a1, r1.a2, r1.a3) == \
+            (r2.op, r2.a0, r2.a1, r2.a2, r2.a3), n
+
+
+def test_codec_round_trip_and_refusals():
+    vals = [None, True, False, 0, -1, (1 << 63) - 1, b"", b"\x00" * 300,
+            bytearray(b"ab"), "é", (1, (2, b"x")), [1, "a"], {1: 2, "k": b"v"},
+            1.5]
+    for v in vals:
+        b = bytes(PC.enc(v, bytearray()))
+        got, i = PC.dec(b, 0, len(b), PP._kmk)
+        assert got == v and type(got) is type(v) and i == len(b)
+    # what cannot cross becomes an Opaque that no kernel check accepts
+    for v in (object(), 1 << 64, len, {(1, 2): 3}.keys()):
+        b = bytes(PC.enc(v, bytearray()))
+        assert PC.dec(b, 0, len(b), PP._kmk)[0] is PP._OPAQUE
+    bad = [b"", b"\x63", b"\x04\xff\xff\xff\xff", b"\x03\x00", b"\x05\x02\x00\x00\x00\xff\xfe",
+           b"\x0b\x00\x00\x05\x00\x00\x00\x00", b"\x0c\x01\x00\x05\x00\x00\x00\x00",
+           b"\x06" + b"\x01\x00" + b"\x06\x01\x00" * 9 + b"\x00"]
+    for b in bad:
+        with pytest.raises(PC.BadFrame):
+            PC.dec(b, 0, len(b), PP._kmk)
+
+
+PARITY = """
+async def main(rvm):
+    out = []
+    me = await rvm.my_id()
+    o = await rvm.handle("out")
+    r = await rvm.alloc(32)
+    out.append(await rvm.write(r, 0, b"hello"))
+    out.append(await rvm.read(r, 1, 3))
+    for call in (lambda: rvm.handle("missing"), lambda: rvm.send(999, b"x"),
+                 lambda: rvm.recv(999, 0), lambda: rvm.read(r, 30, 8),
+                 lambda: rvm.sleep_ms("x"), lambda: rvm.send(o, object()),
+                 lambda: rvm.send(o, [1]), lambda: rvm.console_write(b"no"),
+                 lambda: rvm.free(r), lambda: rvm.free(r)):
+        try:
+            out.append(await call())
+        except Exception as e:
+            out.append((type(e).__name__, e.args[0], e.code))
+    dev = await rvm.lease("temp", 60000, await rvm.handle("temp"))
+    out.append((dev.name, type(dev.read()).__name__, dev.on(), dev.alive()))
+    try:
+        import sys
+    except ImportError as e:
+        out.append("import refused")
+    await rvm.send(o, repr(out).encode())
+    await rvm.exit(5)
+"""
+
+
+def observer(rt, src, name="out"):
+    """An agentless partition that receives on channel `name` from src; the
+    test reads it through the kernel."""
+    k = rt.k
+    obs = k.part_create(0, 0, None, 0, 0, 0, "obs")
+    k.part_start(0, obs)
+    assert rt.connect(name, src, obs, 8) == 0
+    return lambda: k.recv(obs, rt.handle(obs, name))
+
+
+def _parity(isolation):
+    lim = {"partitions": 8, "caps_per_partition": 16, "queue_depth": 8,
+           "payload_max": 4096, "arena": 1 << 20, "graph_nodes": 8}
+    if isolation == "process":
+        pf, k, rt = make(limits=lim)
+    else:
+        pf, k, rt = ak.make(ak.profile(limits=lim), mem=True)
+    pid = ak.load(rt, "parity", PARITY, {"devices": ["temp"]})
+    rd = observer(rt, pid)
+    run_until(rt, lambda: recs(rt, kinds.AGENT_EXIT))
+    src, payload = rd()
+    ex = recs(rt, kinds.AGENT_EXIT)[0]
+    den = [(r[7], r[8], r[9]) for r in recs(rt, kinds.IMPORT_DENIED)]
+    ak.done(rt)
+    return src == pid, payload, ex[7], ex[8], den
+
+
+def test_same_calls_same_results_same_errors_in_both_modes():
+    """One agent, every call family and its errors, in-process and in a
+    child: same results, same errors, same exit, same refusal records."""
+    a = _parity("inprocess")
+    b = _parity("process")
+    assert a[0] and b[0]
+    assert a[1] == b[1], (a[1], b[1])
+    assert a[2:4] == b[2:4] == (5, 0)
+    assert [d[0:2] for d in a[4]] == [d[0:2] for d in b[4]] and a[4]
+    assert b"EBADHANDLE" in a[1] and b"import refused" in a[1]
+
+
+# ---- containment: each failure is the child's, witnessed, kernel unharmed ----------
+SLEEPER = """
+async def main(rvm):
+    while True:
+        await rvm.sleep_ms(10)
+"""
+
+
+def _victim(src, process=None, spec=None):
+    pf, k, rt = make(process)
+    a, b = pair(rt)
+    v = ak.load(rt, "victim", src, spec)
+    assert type(v) is int
+    run_until(rt, lambda: alive(rt, v) and sent(rt, a) > 2)
+    return rt, v, a
+
+
+def test_kill_9_of_a_child_is_an_agent_fault():
+    rt, v, a = _victim(SLEEPER)
+    ospid = rt.procs.os_pid(v)
+    os.kill(ospid, signal.SIGKILL)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_SIGNAL, [a])
+    assert faults_of(rt, v)[0][10] == signal.SIGKILL
+    # F1 restarted it in a fresh process
+    run_until(rt, lambda: rt.procs.os_pid(v) not in (None, ospid))
+    ak.done(rt)
+    assert not rt.procs.live
+
+
+def test_segfault_is_an_agent_fault():
+    src = ESCAPE + """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    ctypes = _real_import("ctypes")
+    ctypes.string_at(0)
+"""
+    rt, v, a = _victim(src)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_SIGNAL, [a])
+    assert faults_of(rt, v)[0][10] == signal.SIGSEGV
+    ak.done(rt)
+
+
+def test_garbage_frames_are_refused():
+    src = ESCAPE + """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    posix.write(0, b"\\x00garbage that is no frame at all")
+    while True:
+        _time.sleep(1)
+"""
+    rt, v, a = _victim(src)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_FRAME, [a])
+    r = faults_of(rt, v)[0]
+    assert r[4] & kinds.F_DENIED and r[7] == PP.R_FRAME
+    ak.done(rt)
+
+
+def test_oversized_and_malformed_frames_are_refused():
+    # a header announcing more than frame_max; then a CALL with a bad value
+    for body, reason in (
+            ("posix.write(0, bytes([0xB7, 1, 0, 0, 255, 255, 255, 127]))",
+             PP.R_FRAME),
+            ("posix.write(0, bytes([0xB7, 1, 0, 0, 3, 0, 0, 0, 3, 0x63, 0]))",
+             PP.R_FRAME)):
+        src = ESCAPE + """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    %s
+    while True:
+        _time.sleep(1)
+""" % body
+        rt, v, a = _victim(src)
+        run_until(rt, lambda: faults_of(rt, v))
+        assert_contained(rt, v, reason, [a])
+        ak.done(rt)
+
+
+def test_a_child_flooding_its_pipe_is_refused():
+    src = ESCAPE + """
+import struct
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    f = bytes([0xB7, 1, 0, 0, 10, 0, 0, 0, 3, 6, 4, 0, 0, 0, 0, 0, 0, 0])
+    while True:
+        posix.write(0, f * 64)
+"""
+    rt, v, a = _victim(src)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_FLOOD, [a])
+    ak.done(rt)
+
+
+def test_a_child_that_never_reads_its_replies_is_refused():
+    # one valid request whose reply (512 KB of region bytes) cannot fit in
+    # the socket buffers; the child never reads it
+    src = ESCAPE + """
+import struct
+async def main(rvm):
+    r = await rvm.alloc(%d)
+    body = bytes([10]) + bytes([6, 4, 0]) + bytes([3]) + struct.pack("<q", r) \\
+        + bytes([3]) + struct.pack("<q", 0) + bytes([3]) + struct.pack("<q", %d) + bytes([0])
+    posix.write(0, bytes([0xB7, 1, 9, 0]) + struct.pack("<I", len(body)) + body)
+    while True:
+        _time.sleep(1)
+""" % (512 * 1024, 512 * 1024)
+    rt, v, a = _victim(src)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_STALL, [a])
+    ak.done(rt)
+
+
+def test_closed_pipe_is_an_agent_fault():
+    src = ESCAPE + """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    posix.close(0)
+    while True:
+        _time.sleep(1)
+"""
+    rt, v, a = _victim(src)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_CLOSED, [a])
+    ak.done(rt)
+
+
+def test_a_spinning_child_is_stopped_each_slice_then_killed():
+    src = """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    while True:
+        pass
+"""
+    rt, v, a = _victim(src, {"budget_ms": 600})
+    n0 = sent(rt, a)
+    run_until(rt, lambda: faults_of(rt, v))
+    # while it spun, the others ran between its slices (it was SIGSTOPped)
+    assert sent(rt, a) > n0
+    assert_contained(rt, v, PP.R_BUDGET, [a])
+    assert faults_of(rt, v)[0][10] >= 600
+    ak.done(rt)
+
+
+def test_allocation_past_the_address_space_limit_is_contained():
+    src = """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    keep = []
+    while True:
+        keep.append(bytearray(8 << 20))
+"""
+    rt, v, a = _victim(src, spec={"quota": {"as_mb": 128}})
+    run_until(rt, lambda: any(r[6] == v for r in recs(rt, kinds.AGENT_FAULT)))
+    f = [r for r in recs(rt, kinds.AGENT_FAULT) if r[6] == v][0]
+    from rvm_mp.faults import h32
+    # MemoryError in the child (ENOMEM), or the child died of it
+    assert (f[7], f[8]) == (h32("MemoryError"), errors.ENOMEM.code) or \
+        faults_of(rt, v)
+    assert any(r[6] == v for r in recs(rt, kinds.FAULT_F1_RESTART))
+    n = sent(rt, a)
+    run_until(rt, lambda: sent(rt, a) > n + 3)
+    ak.done(rt)
+
+
+def test_the_fault_ladder_applies_to_children():
+    src = """
+async def main(rvm):
+    await rvm.sleep_ms(1)
+    raise ValueError("boom")
+"""
+    pf, k, rt = make()
+    rt.faults.policy.max_rebuilds = 1
+    a, b = pair(rt)
+    v = ak.load(rt, "crash", src)
+    run_until(rt, lambda: any(r[6] == v and r[7] == 0xFF
+                              for r in recs(rt, kinds.AGENT_EXIT)), 60)
+    from rvm_mp.faults import h32
+    fs = [r for r in recs(rt, kinds.AGENT_FAULT) if r[6] == v]
+    assert fs[0][7] == h32("ValueError") and fs[0][9] == h32("boom")
+    assert [r for r in recs(rt, kinds.FAULT_F1_RESTART) if r[6] == v]
+    assert [r for r in recs(rt, kinds.FAULT_F2_REBUILD) if r[6] == v]
+    assert rt.procs.os_pid(v) is None
+    n = sent(rt, a)
+    run_until(rt, lambda: sent(rt, a) > n + 3)
+    ak.done(rt)
