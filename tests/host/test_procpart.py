@@ -413,3 +413,97 @@ async def main(rvm):
     n = sent(rt, a)
     run_until(rt, lambda: sent(rt, a) > n + 3)
     ak.done(rt)
+
+
+# ---- the CPython attack classes reach only the agent's own process -----------------
+ATTACK = ESCAPE + """
+import hashlib
+KEYHASH = %r
+
+class Fin:
+    def __del__(self):
+        global FIN_RAN
+        FIN_RAN = 1
+
+async def main(rvm):
+    o = await rvm.handle("out")
+    found = []
+    sys = _BI.load_module("sys")
+    gc = _real_import("gc")
+    # module internals: what modules does this process hold?
+    if any(n.startswith("rvm_mp") for n in sys.modules):
+        found.append("kernel modules")
+    # frames: walk from a traceback and from this coroutine to the top
+    try:
+        raise ValueError
+    except ValueError as e:
+        f = e.__traceback__.tb_frame
+    while f is not None:
+        for v in list(f.f_globals.values()):
+            if type(v).__name__ in ("Kernel", "Runtime", "WitnessLog"):
+                found.append("kernel object")
+        f = f.f_back
+    # every object in this heap: the device key? other agents' coroutines?
+    for x in gc.get_objects():
+        t = type(x).__name__
+        if t in ("Kernel", "Runtime", "WitnessLog", "CapTable", "ProcCoro"):
+            found.append(t)
+        elif t == "coroutine" and x.cr_code.co_filename != "attack":
+            found.append("foreign coroutine")
+    for ref in gc.get_objects():
+        if type(ref) is dict:
+            for v in list(ref.values()):
+                if type(v) is bytes and len(v) == 32 and \\
+                        hashlib.sha256(v).hexdigest() == KEYHASH:
+                    found.append("key")
+    # files: the kernel's folder and the key file
+    try:
+        posix.open(%r, 0)
+        found.append("key file")
+    except OSError:
+        pass
+    # builtins mutation and a finalizer: only this process sees them
+    # (the child's own frame code uses len: put it back before the next call)
+    b = _BI.load_module("builtins")
+    real_len = b.len
+    b.len = lambda x: 0
+    Fin()
+    gc.collect()
+    b.len = real_len
+    # a signal to the kernel process
+    try:
+        posix.kill(%d, 19)
+        found.append("signal")
+    except OSError:
+        pass
+    await rvm.send(o, repr(found).encode())
+    await rvm.exit(0)
+"""
+
+
+def test_attack_classes_stay_in_the_childs_process():
+    pf, k, rt = make({"budget_ms": 10000}, limits={"payload_max": 4096})
+    keyfile = os.path.join(pf.root, "rvm_key.bin")
+    with open(keyfile, "wb") as f:
+        f.write(kt.KEY)
+    a, b = pair(rt)
+    src = ATTACK % (hashlib.sha256(kt.KEY).hexdigest(), keyfile, os.getpid())
+    v = ak.load(rt, "attack", src)
+    rd = observer(rt, v)
+    run_until(rt, lambda: any(r[6] == v for r in recs(rt, kinds.AGENT_EXIT)))
+    src_pid, payload = rd()
+    assert src_pid == v
+    conf = [r for r in recs(rt, kinds.PROC_SPAWN) if r[6] == v][0][8]
+    found = eval(payload.decode())
+    # Landlock hides the key file and scopes signals where the host has it
+    if conf & PC.C_LANDLOCK:
+        assert "key file" not in found
+    if conf & PC.C_LANDLOCK_SCOPE:
+        assert "signal" not in found
+    found = [x for x in found if x not in ("key file", "signal")]
+    assert found == [], found
+    assert len([1, 2]) == 2      # the kernel's builtins are its own
+    n = sent(rt, a)
+    run_until(rt, lambda: sent(rt, a) > n + 3)
+    assert rt.check_invariants() == 0
+    ak.done(rt)
