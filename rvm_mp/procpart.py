@@ -183,6 +183,26 @@ class ProcHost:
             return None
         return {"os_pid": c.proc.pid, "confine": c.conf}
 
+    def check(self, now):
+        """Once an epoch (Runtime._epoch): a child that died while its
+        partition is blocked or asleep (so nothing resumes it) is an agent
+        fault now, not at some later resume."""
+        rt = self.rt
+        for pid in list(self.live):
+            c = self.live.get(pid)
+            if c is None or c.st not in (_ST_WAIT, _ST_STOPPED) or \
+                    c.proc.poll() is None:
+                continue
+            t = rt.sched.task(pid)
+            try:
+                c._fail(R_CLOSED, errors.ESTATE)
+            except ProcFault as e:
+                if t is None or t.coro is not c:
+                    continue
+                rt.sched.unheap(t)
+                t.pending = False
+                rt._fault(t, e, now)
+
     def shutdown(self):
         for c in list(self.live.values()):
             c.close()

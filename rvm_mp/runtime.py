@@ -805,6 +805,8 @@ class Runtime:
             k.quota_reset(t.pid)
         s.end_epoch(now)
         self.epochs_run += 1
+        if self.procs is not None:   # children that died while blocked
+            self.procs.check(now)
         k.expire_leases()
         mem = k.mem
         if mem is not None:

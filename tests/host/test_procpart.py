@@ -507,3 +507,23 @@ def test_attack_classes_stay_in_the_childs_process():
     run_until(rt, lambda: sent(rt, a) > n + 3)
     assert rt.check_invariants() == 0
     ak.done(rt)
+
+
+def test_a_child_killed_while_blocked_is_noticed_within_an_epoch():
+    src = """
+async def main(rvm):
+    h = await rvm.handle("never")
+    await rvm.recv(h)          # blocks forever: nothing resumes it
+"""
+    pf, k, rt = make()
+    a, b = pair(rt)
+    v = ak.load(rt, "blocked", src)
+    h = rt.k.chan_create(v, 4)
+    rt.set_handle(v, "never", h)
+    run_until(rt, lambda: alive(rt, v) and rt.sched.task(v).state == 2)
+    ospid = rt.procs.os_pid(v)
+    os.kill(ospid, signal.SIGKILL)
+    run_until(rt, lambda: faults_of(rt, v))
+    assert_contained(rt, v, PP.R_SIGNAL, [a])
+    run_until(rt, lambda: rt.procs.os_pid(v) not in (None, ospid))
+    ak.done(rt)
