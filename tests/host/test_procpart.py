@@ -527,3 +527,51 @@ async def main(rvm):
     assert_contained(rt, v, PP.R_SIGNAL, [a])
     run_until(rt, lambda: rt.procs.os_pid(v) not in (None, ospid))
     ak.done(rt)
+
+
+def test_the_demo_agents_run_as_processes_on_the_appliance_profile():
+    """boards/appliance.json (isolation process) booted through main.run
+    with the Seed demo's six agents: each in its own OS process, devices
+    leased across the pipe, IPC flowing, the crasher contained, nothing
+    left running after shutdown."""
+    import json
+    from rvm_mp import bundle, hal
+    from rvm_mp.main import run
+    from rvm_mp.witness import unpack
+    root = os.path.dirname(os.path.dirname(HERE))
+    with open(os.path.join(root, "boards", "appliance.json")) as f:
+        prof = json.load(f)
+    with open(os.path.join(root, "boards", "seed-64k.json")) as f:
+        seed = json.load(f)
+    assert prof["isolation"] == "process"
+    prof.update(agents=seed["agents"], channels=seed["channels"],
+                console=False)
+    bundles = {}
+    for a in seed["agents"]:
+        with open(os.path.join(root, "agents", a["name"] + ".py"), "rb") as f:
+            bundles[a["name"]] = bundle.pack(f.read(), {"name": a["name"]},
+                                             kt.KEY)
+    pf = hal.Platform(kt.tmpdir("appl"), kt.DEVICE_ID, kt.KEY)
+    b = run(fs=pf.root, platform=pf, profile=prof, bundles=bundles,
+            max_ms=6000)
+    rt = b.runtime
+    assert [type(r) for n, r in b.started] == [int] * 6
+    log = rt.log
+
+    def rr(kind):
+        return [unpack(r) for r in log.query(kind=kind)]
+    sp = rr(kinds.PROC_SPAWN)
+    assert {r[6] for r in sp} == set(range(1, 7))
+    ospids = [r[7] for r in sp]
+    assert len(set(ospids)) == len(ospids)            # one process each
+    pids = b.pids
+    assert [r for r in rr(kinds.LEASE_GRANT) if r[6] == pids["sensor"]]
+    assert [r for r in rr(kinds.IPC_RECV) if r[5] == pids["filter"]]
+    crash = [r for r in rr(kinds.AGENT_FAULT) if r[6] == pids["crasher"]]
+    assert crash
+    assert [r for r in rr(kinds.IMPORT_DENIED) if r[6] == pids["crasher"]]
+    assert not rr(kinds.FAULT_F4_RESET)
+    assert not rt.procs.live                          # all ended at shutdown
+    for p in ospids:
+        with pytest.raises(OSError):
+            os.kill(p, 0)
