@@ -81,25 +81,105 @@ class SimProc:
                 self.p.wait()
 
 
+class ApplianceProc:
+    """The Appliance: the kernel under CPython (`python -m rvm_mp.main`),
+    its console on a pseudo-terminal, the Seed demo's agents signed into
+    its filesystem; with "isolation": "process" each agent partition is an
+    OS process (docs/appliance.md)."""
+
+    def __init__(self, board, fs, link, key_hex, key_file):
+        os.makedirs(os.path.join(fs, "agents"))
+        with open(os.path.join(ROOT, "boards", board + ".json")) as f:
+            prof = json.load(f)
+        with open(os.path.join(ROOT, "boards", "seed-64k.json")) as f:
+            seed = json.load(f)
+        prof["agents"] = seed["agents"]
+        prof["channels"] = seed["channels"]
+        with open(os.path.join(fs, "board.json"), "w") as f:
+            json.dump(prof, f, indent=1)
+        shutil.copy(key_file, os.path.join(fs, "rvm_key.bin"))
+        for a in seed["agents"]:
+            rvm("bundle", os.path.join("agents", a["name"] + ".py"), "--key-hex", key_hex,
+                "-o", os.path.join(fs, "agents", a["name"] + ".rvmb"))
+        import pty
+        import termios
+        import tty
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        attrs = termios.tcgetattr(self.slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+        self.port = os.ttyname(self.slave)
+        if os.path.islink(link):
+            os.remove(link)
+        os.symlink(self.port, link)
+        self.link = link
+        self.p = subprocess.Popen([sys.executable, "-m", "rvm_mp.main", "--board", board,
+                                   "--fs", fs, "--quiet"], cwd=ROOT, stdin=self.master,
+                                  stdout=self.master, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _is_hosted(board):
+    try:
+        with open(os.path.join(ROOT, "boards", board + ".json")) as f:
+            return json.load(f).get("runtime") == "cpython"
+    except (OSError, ValueError):
+        return False
+
+
 def demo(board, out, key_hex, key_file):
-    say("board %s: starting the simulator" % board)
     fs = os.path.join(out, "fs-" + board)
     shutil.rmtree(fs, ignore_errors=True)
     link = os.path.join(out, "port-" + board)
-    sim = SimProc(board, fs, link)
-    rep = {"board": board, "port": sim.port}
+    hosted = _is_hosted(board)
+    t0 = time.monotonic()
+    if hosted:
+        say("board %s: the kernel under CPython, console on a pty" % board)
+        sim = ApplianceProc(board, fs, link, key_hex, key_file)
+    else:
+        say("board %s: starting the simulator" % board)
+        sim = SimProc(board, fs, link)
+    rep = {"board": board, "port": sim.port, "hosted": hosted}
     try:
         say("board %s on %s (link %s)" % (board, sim.port, link))
-        t0 = time.monotonic()
-        p = rvm("deploy", "--board", board, "--port", link, "--key", key_file,
-                "-o", os.path.join(out, "dist"), "--wait", "20", check=False, timeout=300)
-        if p.returncode != 0:
-            msg = (p.stderr.strip().splitlines() or ["?"])[-1]
-            if "did not start" in msg:
-                raise NoBoot(msg.replace("rvm: ", "", 1))
-            raise DemoError("deploy failed: " + msg)
-        rep["deploy_s"] = round(time.monotonic() - t0, 1)
-        say("deployed with mpremote in %.1f s; kernel up" % rep["deploy_s"])
+        if hosted:
+            p = None
+            for _ in range(60):   # the console answers once boot is done
+                p = rvm("ps", "--port", link, "--json", check=False, timeout=30)
+                if p.returncode == 0 or sim.p.poll() is not None:
+                    break
+                time.sleep(0.5)
+            if p is None or p.returncode != 0:
+                err = sim.p.stderr.read().decode(errors="replace") if sim.p.poll() is not None else ""
+                raise DemoError("the appliance kernel did not answer: %s" % (
+                    err.strip()[-300:] or (p.stderr.strip() if p else "?")))
+            rep["deploy_s"] = round(time.monotonic() - t0, 1)
+            say("kernel up in %.1f s (bundles signed into %s)" % (rep["deploy_s"], fs))
+        else:
+            p = rvm("deploy", "--board", board, "--port", link, "--key", key_file,
+                    "-o", os.path.join(out, "dist"), "--wait", "20", check=False, timeout=300)
+            if p.returncode != 0:
+                msg = (p.stderr.strip().splitlines() or ["?"])[-1]
+                if "did not start" in msg:
+                    raise NoBoot(msg.replace("rvm: ", "", 1))
+                raise DemoError("deploy failed: " + msg)
+            rep["deploy_s"] = round(time.monotonic() - t0, 1)
+            say("deployed with mpremote in %.1f s; kernel up" % rep["deploy_s"])
         time.sleep(2.0)  # let the agents run a little
         ps = json.loads(rvm("ps", "--port", link, "--json").stdout)
         rep["partitions"] = len(ps)
@@ -140,7 +220,7 @@ def demo(board, out, key_hex, key_file):
         return rep
     finally:
         sim.stop()
-        say("simulator for %s stopped" % board)
+        say("%s for %s stopped" % ("kernel" if hosted else "simulator", board))
 
 
 def report(rep, requested, nobooted):
@@ -153,7 +233,8 @@ def report(rep, requested, nobooted):
         print("  demo ran on     : %s (fallback)" % rep["board"])
     else:
         print("  board           : %s" % rep["board"])
-    print("  deploy          : %.1f s with mpremote" % rep["deploy_s"])
+    print("  deploy          : %.1f s%s" % (rep["deploy_s"], "" if rep.get("hosted")
+                                            else " with mpremote"))
     print("  partitions      : %d (control partition + agents)" % rep["partitions"])
     print("  witness log     : %d records, seq %s..%s, sealed through %s -> %s"
           % (v["records"], v["first_seq"], v["last_seq"], v["sealed_through"], rep["log"]))
