@@ -1,7 +1,7 @@
 # The child side of a process partition (Appliance, "isolation": "process").
 # Run by the kernel as a fresh interpreter, never imported by it:
 #
-#     python -I -S -B rvm_mp/procchild.py AS_BYTES CPU_S NOFILE
+#     python -I -S -B rvm_mp/procchild.py AS_BYTES CPU_S NOFILE KERNEL_PID
 #
 # fd 0 is the kernel's end of a socketpair, fds 1 and 2 are /dev/null; the
 # environment is empty and the working folder is an empty temp folder. This
@@ -457,13 +457,14 @@ C_LANDLOCK = 8
 C_LANDLOCK_SCOPE = 16
 
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _SYS_LANDLOCK = (444, 445, 446)   # create_ruleset, add_rule, restrict_self
 _LL_READ = 1 | 4 | 8              # EXECUTE, READ_FILE, READ_DIR
 
 
-def confine(as_bytes, cpu_s, nofile):
+def confine(as_bytes, cpu_s, nofile, parent):
     """Apply what an unprivileged Linux process can apply to itself, before
     any agent code runs. Returns the C_* bits that took effect."""
     got = 0
@@ -483,6 +484,11 @@ def confine(as_bytes, cpu_s, nofile):
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError):
         return got
+    # die with the kernel, also when SIGSTOPped (a stopped child never
+    # reads the EOF of its pipe); if the kernel is already gone, go
+    libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(5)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
         got |= C_NO_NEW_PRIVS
     # a user namespace of its own with an empty network namespace: no
@@ -611,8 +617,9 @@ DEBUG = False
 def run(argv):
     global DEBUG
     as_bytes, cpu_s, nofile = int(argv[1]), int(argv[2]), int(argv[3])
-    DEBUG = len(argv) > 4 and argv[4] == "debug"
-    conf = confine(as_bytes, cpu_s, nofile)
+    parent = int(argv[4])
+    DEBUG = len(argv) > 5 and argv[5] == "debug"
+    conf = confine(as_bytes, cpu_s, nofile, parent)
     link = Link(0, 0)
     t, body = link.read()
     if t != T_START:

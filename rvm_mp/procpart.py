@@ -269,7 +269,8 @@ class ProcCoro:
         try:
             self.proc = subprocess.Popen(
                 [self.h.python, "-I", "-S", "-B", CHILD,
-                 str(as_mb << 20), str(cpu_s), str(self.cfg["nofile"])] +
+                 str(as_mb << 20), str(cpu_s), str(self.cfg["nofile"]),
+                 str(os.getpid())] +
                 (["debug"] if self.cfg.get("debug") else []),
                 stdin=b.fileno(), stdout=subprocess.DEVNULL,
                 stderr=self.h.stderr, env={}, cwd=self.dir,

@@ -49,6 +49,19 @@ async def main(rvm):
 """
 
 
+_RTS = []
+
+
+@pytest.fixture(autouse=True)
+def _no_children_left():
+    """A failing test must not leave (stopped) children behind."""
+    yield
+    while _RTS:
+        rt = _RTS.pop()
+        if rt.procs is not None:
+            rt.procs.shutdown()
+
+
 def make(process=None, limits=None, **kw):
     lim = {"partitions": 8, "caps_per_partition": 16, "queue_depth": 8,
            "payload_max": 64, "arena": 1 << 20, "graph_nodes": 8}
@@ -60,7 +73,9 @@ def make(process=None, limits=None, **kw):
     prof = ak.profile(isolation="process", process=cfg, limits=lim, **kw)
     # the fake clock moves 0.2 ms per ticks_us() so sleepers wake while
     # others keep the kernel busy
-    return ak.make(prof, mem=True, step_us=200)
+    pf, k, rt = ak.make(prof, mem=True, step_us=200)
+    _RTS.append(rt)
+    return pf, k, rt
 
 
 def run_until(rt, cond, max_s=30.0):
@@ -575,3 +590,40 @@ def test_the_demo_agents_run_as_processes_on_the_appliance_profile():
     for p in ospids:
         with pytest.raises(OSError):
             os.kill(p, 0)
+
+
+ORPHAN = r"""
+import os, sys, time
+sys.path[:0] = [%r, %r]
+import agentkit as ak
+from rvm_mp import kinds
+prof = ak.profile(isolation="process", process={"slice_ms": 10, "budget_ms": 600000})
+pf, k, rt = ak.make(prof, mem=True, step_us=200)
+pid = ak.load(rt, "spin", "async def main(rvm):\n    await rvm.yield_()\n    while True:\n        pass\n")
+t0 = time.time()
+while time.time() - t0 < 20:
+    rt.step()
+    c = rt.procs.live.get(pid)
+    if c is not None and c.st == 3:   # SIGSTOPped right now
+        print(c.proc.pid, flush=True)
+        os._exit(0)                   # the kernel dies without cleaning up
+"""
+
+
+def test_children_die_with_the_kernel_even_when_stopped():
+    import subprocess
+    root = os.path.dirname(os.path.dirname(HERE))
+    src = ORPHAN % (os.path.join(root, "tests", "kernel"), root)
+    p = subprocess.run([sys.executable, "-c", src], capture_output=True,
+                       text=True, timeout=60)
+    ospid = int(p.stdout.split()[0])
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10:
+        try:
+            os.kill(ospid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(ospid, signal.SIGKILL)
+        raise AssertionError("child %d outlived its kernel" % ospid)
