@@ -100,8 +100,19 @@ def enc(v, out, depth=0):
     elif (t is tuple or t is list) and depth < MAX_DEPTH and len(v) < 65536:
         out.append(V_TUPLE if t is tuple else V_LIST)
         out += _H.pack(len(v))
-        for x in v:
-            enc(x, out, depth + 1)
+        for x in v:   # the common items inline (every call is a 4-tuple)
+            tx = type(x)
+            if x is None:
+                out.append(V_NONE)
+            elif tx is int and I64_MIN <= x <= I64_MAX:
+                out.append(V_INT)
+                out += _Q.pack(x)
+            elif tx is bytes:
+                out.append(V_BYTES)
+                out += _I.pack(len(x))
+                out += x
+            else:
+                enc(x, out, depth + 1)
     elif t is dict and depth < MAX_DEPTH and len(v) < 65536:
         out.append(V_DICT)
         out += _H.pack(len(v))
@@ -169,7 +180,17 @@ def dec(buf, i, end, mk, depth=0):
                 d[k], i = dec(buf, i, end, mk, depth + 1)
             return d, i
         items = []
-        for _ in range(n):
+        for _ in range(n):   # None and int items inline, the rest recursive
+            if i < end:
+                t2 = buf[i]
+                if t2 == V_NONE:
+                    items.append(None)
+                    i += 1
+                    continue
+                if t2 == V_INT and i + 9 <= end:
+                    items.append(_Q.unpack_from(buf, i + 1)[0])
+                    i += 9
+                    continue
             x, i = dec(buf, i, end, mk, depth + 1)
             items.append(x)
         return (tuple(items) if tag == V_TUPLE else items), i

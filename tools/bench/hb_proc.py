@@ -7,6 +7,11 @@
 #                                    loop-back channel), median of 5 runs
 #   syscall round trip, process      the same agent as a child process
 #   process / in-process             ratio (same run)
+#   floor: raw pipe ping-pong        µs per round trip of 20 bytes between two
+#                                    Python processes over a socketpair (poll,
+#                                    read, write; no kernel work): what any
+#                                    process boundary costs on this machine now
+#   process - in-process - floor     what the frames and the child's driver add
 #   spawn to READY                   median µs from Popen to the child's READY
 #                                    frame (fresh interpreter, confinement,
 #                                    agent source compiled)
@@ -97,6 +102,38 @@ def _per_call(isolation, size=1, k1=100, k2=1100):
         / ((k2 - k1) * 2) * 1e6
 
 
+_ECHO = ("import os\nwhile True:\n    b = os.read(0, 65536)\n"
+         "    if not b:\n        break\n    os.write(0, b)\n")
+
+
+def _floor(n=2000):
+    import select
+    import socket
+    import subprocess
+    a, b = socket.socketpair()
+    p = subprocess.Popen([sys.executable, "-I", "-S", "-c", _ECHO],
+                         stdin=b.fileno(), close_fds=True)
+    b.close()
+    fd = a.fileno()
+    a.setblocking(False)
+    po = select.poll()
+    po.register(fd, select.POLLIN)
+    msg = b"x" * 20
+
+    def rt(k):
+        t0 = time.perf_counter()
+        for _ in range(k):
+            os.write(fd, msg)
+            po.poll(1000)
+            os.read(fd, 65536)
+        return (time.perf_counter() - t0) / k * 1e6
+    rt(200)
+    v = rt(n)
+    a.close()
+    p.wait()
+    return v
+
+
 def _rss_kb(ospid):
     with open("/proc/%d/status" % ospid) as f:
         for line in f:
@@ -109,17 +146,23 @@ def bench(emit):
     if not sys.platform.startswith("linux"):
         emit("process partitions", 0, "-", "Linux only: skipped")
         return
-    inp, proc, big = [], [], []
+    inp, proc, big, fl = [], [], [], []
     for _ in range(5):
         inp.append(_per_call("inprocess"))
         proc.append(_per_call("process"))
+        fl.append(_floor())
         big.append(_per_call("process", 4096, 100, 600))
     mi, mp = statistics.median(inp), statistics.median(proc)
+    mf = statistics.median(fl)
     emit("syscall round trip, in-process (median)", mi, "us",
          "min %.1f" % min(inp))
     emit("syscall round trip, process (median)", mp, "us",
          "min %.1f; goal <= 50" % min(proc))
     emit("process / in-process", mp / mi, "x", "same run")
+    emit("floor: raw pipe ping-pong, two processes (median)", mf, "us",
+         "min %.1f" % min(fl))
+    emit("process - in-process - floor", mp - mi - mf, "us",
+         "frames + child driver")
     emit("send+recv 4 KB payload, process (median)",
          statistics.median(big), "us", "per call; bytes copied, no zero-copy")
     rt = _rt("process")
