@@ -627,3 +627,68 @@ def test_children_die_with_the_kernel_even_when_stopped():
     else:
         os.kill(ospid, signal.SIGKILL)
         raise AssertionError("child %d outlived its kernel" % ospid)
+
+
+PARITY2 = """
+async def main(rvm):
+    out = []
+    o = await rvm.handle("out")
+    me = await rvm.handle("self")
+    for call in (lambda: rvm.recv(me, 0), lambda: rvm.recv(me, 30),
+                 lambda: rvm.spawn("kid"), lambda: rvm.spawn(5),
+                 lambda: rvm.sleep_ms(-1), lambda: rvm.lease("nodev", 10)):
+        try:
+            out.append(await call())
+        except Exception as e:
+            out.append((type(e).__name__, e.args[0], e.code))
+    await rvm.send(me, b"to myself")
+    out.append(await rvm.recv(me, 0))
+    n = 0
+    try:
+        while True:                 # message quota: 4 per epoch
+            await rvm.send(me, b"q")
+            await rvm.recv(me, 0)
+            n += 1
+    except Exception as e:
+        out.append((n, e.args[0]))
+    await rvm.send(o, repr(out).encode())
+"""
+
+
+def _parity2(isolation):
+    lim = {"partitions": 8, "caps_per_partition": 16, "queue_depth": 8,
+           "payload_max": 4096, "arena": 1 << 16, "graph_nodes": 8}
+    if isolation == "process":
+        pf, k, rt = make(limits=lim)
+    else:
+        pf, k, rt = ak.make(ak.profile(limits=lim), mem=True, step_us=200)
+    rt.add_bundle("kid", ak.pack("kid", "async def main(rvm):\n"
+                                 "    await rvm.exit(3)\n"))
+    pid = ak.load(rt, "p2", PARITY2, {"spawn": True, "quota": {"msgs": 4}})
+    h = rt.k.chan_create(pid, 8)
+    rt.set_handle(pid, "self", h)
+    rd = observer(rt, pid)
+    got = []
+
+    def done():
+        r = rd()
+        if type(r) is tuple:
+            got.append(r)
+        return got
+    run_until(rt, done, 60)
+    thr = [r for r in recs(rt, kinds.QUOTA_THROTTLE) if r[6] == pid]
+    kids = [r[7] for r in recs(rt, kinds.AGENT_EXIT) if r[6] != pid]
+    spawned = [r[6] for r in recs(rt, kinds.PROC_SPAWN)]
+    ak.done(rt)
+    return got[0], bool(thr), kids, spawned
+
+
+def test_blocking_timeouts_spawn_and_quota_alike_in_both_modes():
+    a = _parity2("inprocess")
+    b = _parity2("process")
+    assert a[0][1] == b[0][1], (a[0][1], b[0][1])
+    assert b"ETIMEOUT" in a[0][1] and b"EEMPTY" in a[0][1]
+    assert b"EQUOTA" in a[0][1]
+    assert a[1] and b[1]                  # throttled in both
+    assert a[2] == b[2] == [3]            # the spawned child ran and exited
+    assert len(b[3]) == 2 and not a[3]    # ... in its own process
