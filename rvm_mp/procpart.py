@@ -240,7 +240,9 @@ class ProcCoro:
         self.pid = t.pid
         self.req = rvm._r
         self.cfg = host.cfg
-        self.proxies = []     # kernel DeviceProxy objects, index = child's id
+        self.proxies = {}     # child's proxy id -> kernel DeviceProxy (the
+        self.pxn = 0          # newest per device: at most one per device)
+        self.gate = host.rt.gate
         self.buf = bytearray()
         self.st = _ST_START
         self.ran_ms = 0       # slice time since the last kernel call
@@ -411,15 +413,22 @@ class ProcCoro:
             PC.enc(v.name, out)
             return
         if type(v) is DeviceProxy:
-            self.proxies.append(v)
+            pxs = self.proxies
+            for i in [i for i in pxs if pxs[i].name == v.name]:
+                del pxs[i]    # an older lease of the device: its proxy ends
+            self.pxn = (self.pxn + 1) & 0xFFFF
+            pxs[self.pxn] = v
             out.append(PC.V_PROXY)
-            out += PC._H.pack((len(self.proxies) - 1) & 0xFFFF)
+            out += PC._H.pack(self.pxn)
             PC.enc(v.name, out)
             return
         PC.enc(v, out)
 
     # ---- the coroutine protocol the runtime drives ---------------------------------
     def send(self, v):
+        # kernel code from here on (no agent code runs in this process):
+        # the import gate the runtime raised for the partition stays down
+        self.gate.active = 0
         st = self.st
         if st == _ST_WAIT:
             self._reply(v)
@@ -432,6 +441,7 @@ class ProcCoro:
     def throw(self, err, val=None, tb=None):
         if val is not None:
             err = val
+        self.gate.active = 0
         st = self.st
         if st == _ST_WAIT:
             code = getattr(err, "code", None)
@@ -577,9 +587,9 @@ class ProcCoro:
     def _dev(self, lid, m, arg):
         """A DeviceProxy method for the child: the kernel's proxy checks the
         lease (an expired one answers an error, as in-process)."""
-        if lid >= len(self.proxies) or not 0 <= m < len(PC.DEV_METHODS):
+        px = self.proxies.get(lid)
+        if px is None or not 0 <= m < len(PC.DEV_METHODS):
             return errors.EBADHANDLE
-        px = self.proxies[lid]
         name = PC.DEV_METHODS[m]
         try:
             if name == "set":
