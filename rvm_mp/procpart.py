@@ -240,6 +240,7 @@ class ProcCoro:
         self.pid = t.pid
         self.req = rvm._r
         self.cfg = host.cfg
+        self.fmax = host.cfg["frame_max"]
         self.proxies = {}     # child's proxy id -> kernel DeviceProxy (the
         self.pxn = 0          # newest per device: at most one per device)
         self.gate = host.rt.gate
@@ -349,7 +350,18 @@ class ProcCoro:
     # ---- the pipe ------------------------------------------------------------
     def _write(self, ftype, body):
         self.seq = (self.seq + 1) & 0xFFFF
-        data = memoryview(PC.frame(ftype, self.seq, body))
+        data = PC.frame(ftype, self.seq, body)
+        try:                     # the usual case: all of it at once
+            n = os.write(self.fd, data)
+            if n == len(data):
+                return
+        except BlockingIOError:
+            n = 0
+        except OSError:          # EPIPE, ECONNRESET: the child is gone
+            self._fail(R_CLOSED, errors.ESTATE)
+        self._write_slow(memoryview(data)[n:])
+
+    def _write_slow(self, data):
         stall = self.cfg["stall_ms"]
         while data:
             try:
@@ -369,6 +381,27 @@ class ProcCoro:
     def _frame(self, ms):
         """(type, body) of the child's next frame, or None after ms."""
         buf = self.buf
+        if not buf and self.poll.poll(ms):
+            # the usual case: one whole frame in one read
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                chunk = None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                if chunk is not None:
+                    self._fail(R_CLOSED, errors.ESTATE)
+            elif len(chunk) >= 8:
+                m, ft, seq, n = PC.HDR.unpack_from(chunk, 0)
+                if len(chunk) == 8 + n and m == PC.MAGIC and \
+                        1 <= ft <= PC.T_READY and n <= self.fmax:
+                    return ft, chunk[8:]
+                buf += chunk
+            else:
+                buf += chunk
+        elif not buf:
+            return None
         fmax = self.cfg["frame_max"]
         deadline = time.monotonic() + ms / 1000.0
         while True:
