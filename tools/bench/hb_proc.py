@@ -16,8 +16,9 @@
 #                                    frame (fresh interpreter, confinement,
 #                                    agent source compiled)
 #   RSS per child                    median VmRSS of 5 live children
-#   payload 4 KB round trip, process µs per send+recv pair with 4 KB payloads
-#                                    (bytes cross the pipe twice: no zero-copy)
+#   send or recv of 4 KB             µs per call with 4 KB payloads, in-process
+#                                    and process (the bytes cross the pipe: no
+#                                    zero-copy)
 # Each run is K2 - K1 iterations' time difference, so spawn and fixed costs
 # cancel; runs of the two modes are interleaved; min and median printed.
 import os
@@ -146,11 +147,12 @@ def bench(emit):
     if not sys.platform.startswith("linux"):
         emit("process partitions", 0, "-", "Linux only: skipped")
         return
-    inp, proc, big, fl = [], [], [], []
+    inp, proc, big, bigi, fl = [], [], [], [], []
     for _ in range(5):
         inp.append(_per_call("inprocess"))
         proc.append(_per_call("process"))
         fl.append(_floor())
+        bigi.append(_per_call("inprocess", 4096, 100, 600))
         big.append(_per_call("process", 4096, 100, 600))
     mi, mp = statistics.median(inp), statistics.median(proc)
     mf = statistics.median(fl)
@@ -163,7 +165,9 @@ def bench(emit):
          "min %.1f" % min(fl))
     emit("process - in-process - floor", mp - mi - mf, "us",
          "frames + child driver")
-    emit("send+recv 4 KB payload, process (median)",
+    emit("send or recv of 4 KB, in-process (median)",
+         statistics.median(bigi), "us", "per call")
+    emit("send or recv of 4 KB, process (median)",
          statistics.median(big), "us", "per call; bytes copied, no zero-copy")
     rt = _rt("process")
     pids = [_load(rt, "idle%d" % i, IDLE) for i in range(5)]
