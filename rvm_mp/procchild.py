@@ -476,6 +476,7 @@ C_NO_NEW_PRIVS = 2
 C_NETNS = 4
 C_LANDLOCK = 8
 C_LANDLOCK_SCOPE = 16
+C_SECCOMP = 32
 
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_PDEATHSIG = 1
@@ -518,7 +519,62 @@ def confine(as_bytes, cpu_s, nofile, parent):
         got |= C_NETNS
     if got & C_NO_NEW_PRIVS:
         got |= _landlock(libc, ctypes)
+        got |= _seccomp(libc, ctypes)
     return got
+
+
+# seccomp: a deny list of syscalls an agent never needs and an attacker
+# would want (debugging other processes, running programs, kernel attack
+# surface, namespaces after ours). Numbers: x86-64, then aarch64.
+_SC_DENY = (
+    # ptrace process_vm_readv/writev execve execveat kexec_load bpf keyctl
+    # add_key request_key userfaultfd perf_event_open mount umount2
+    # pivot_root chroot setns unshare init_module finit_module
+    # delete_module reboot swapon swapoff acct io_uring_setup
+    # name_to_handle_at open_by_handle_at personality
+    (0xC000003E, (101, 310, 311, 59, 322, 246, 321, 250, 248, 249, 323, 298,
+                  165, 166, 155, 161, 308, 272, 175, 313, 176, 169, 167, 168,
+                  163, 425, 303, 304, 135)),
+    (0xC00000B7, (117, 270, 271, 221, 281, 104, 280, 219, 217, 218, 282, 241,
+                  40, 39, 41, 51, 268, 97, 105, 273, 106, 142, 224, 225, 89,
+                  425, 264, 265, 92)),
+)
+
+
+def _seccomp(libc, ctypes):
+    """Install the deny list (EPERM) for this machine's arch; a call from
+    another arch ABI (x32, 32-bit) kills the process. C_SECCOMP or 0."""
+    import platform
+    m = platform.machine()
+    arch, nrs = _SC_DENY[0] if m in ("x86_64", "AMD64") else \
+        _SC_DENY[1] if m in ("aarch64", "arm64") else (0, ())
+    if not arch:
+        return 0
+
+    class F(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8),
+                    ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(F))]
+
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    deny = 0x00050000 | 1              # SECCOMP_RET_ERRNO | EPERM
+    prog = [F(ld, 0, 0, 4), F(jeq, 1, 0, arch), F(ret, 0, 0, 0x80000000),
+            F(ld, 0, 0, 0)]
+    if arch == 0xC000003E:             # x32 ABI calls
+        prog.append(F(jge, 0, 1, 0x40000000))
+        prog.append(F(ret, 0, 0, deny))
+    for nr in nrs:
+        prog.append(F(jeq, 0, 1, nr))
+        prog.append(F(ret, 0, 0, deny))
+    prog.append(F(ret, 0, 0, 0x7FFF0000))   # SECCOMP_RET_ALLOW
+    arr = (F * len(prog))(*prog)
+    fp = Prog(len(prog), ctypes.cast(arr, ctypes.POINTER(F)))
+    # prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)
+    if libc.prctl(22, 2, ctypes.byref(fp), 0, 0) != 0:
+        return 0
+    return C_SECCOMP
 
 
 def _landlock(libc, ctypes):

@@ -485,6 +485,14 @@ async def main(rvm):
         found.append("kernel memory")
     except OSError:
         pass
+    # syscalls a child never needs (seccomp): unshare(0) is a no-op
+    # anywhere else; ptrace of the kernel
+    ctypes = _real_import("ctypes")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0) == 0:
+        found.append("unshare")
+    if libc.ptrace(16, posix.getppid(), 0, 0) == 0:   # PTRACE_ATTACH
+        found.append("ptrace")
     # builtins mutation and a finalizer: only this process sees them
     # (the child's own frame code uses len: put it back before the next call)
     b = _BI.load_module("builtins")
@@ -525,8 +533,10 @@ def test_attack_classes_stay_in_the_childs_process():
         assert "signal" not in found
     if conf & (PC.C_LANDLOCK | PC.C_NETNS):   # own userns / Landlock domain
         assert "kernel memory" not in found
+    if conf & PC.C_SECCOMP:
+        assert "unshare" not in found
     found = [x for x in found if x not in ("key file", "signal",
-                                           "kernel memory")]
+                                           "kernel memory", "unshare")]
     assert found == [], found
     assert len([1, 2]) == 2      # the kernel's builtins are its own
     n = sent(rt, a)
@@ -703,3 +713,41 @@ def test_blocking_timeouts_spawn_and_quota_alike_in_both_modes():
     assert a[1] and b[1]                  # throttled in both
     assert a[2] == b[2] == [3]            # the spawned child ran and exited
     assert len(b[3]) == 2 and not a[3]    # ... in its own process
+
+
+def _host_supports():
+    """What this Linux offers an unprivileged process, probed here (in a
+    throwaway child, so this test process is not changed)."""
+    import subprocess
+    probe = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ll = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+ns = libc.unshare(0x10000000 | 0x40000000) == 0
+sc = any(l.startswith("Seccomp:") for l in open("/proc/self/status"))
+print(int(ll), int(ns), int(sc))
+"""
+    out = subprocess.run([sys.executable, "-I", "-c", probe],
+                         capture_output=True, text=True).stdout.split()
+    ll, ns, sc = (int(x) for x in out)
+    want = PC.C_RLIMITS | PC.C_NO_NEW_PRIVS
+    if ns:
+        want |= PC.C_NETNS
+    if ll >= 1:
+        want |= PC.C_LANDLOCK
+    if ll >= 6:
+        want |= PC.C_LANDLOCK_SCOPE
+    if sc:
+        want |= PC.C_SECCOMP
+    return want
+
+
+def test_children_get_every_confinement_the_host_offers():
+    want = _host_supports()
+    pf, k, rt = make()
+    v = ak.load(rt, "idle", SLEEPER)
+    run_until(rt, lambda: alive(rt, v))
+    got = [r for r in recs(rt, kinds.PROC_SPAWN) if r[6] == v][0][8]
+    assert got & want == want, (got, want)
+    ak.done(rt)
