@@ -152,8 +152,6 @@ class ProcHost:
         from . import importgate as G
         self.lists = (G.PURE, G.DEVICE, G.NEVER)
         self.live = {}        # partition pid -> ProcCoro with a live child
-        self.spawns = 0
-        self.spawn_us = []    # recent spawn-to-READY times (bench, ps)
 
     def prepare(self, t, p, man):
         """Runtime._exec for a process partition: the code is compiled here
@@ -165,10 +163,10 @@ class ProcHost:
         try:
             src = bytes(p.code()).decode()
             compile(src, t.name, "exec")
-        except (UnicodeError, SyntaxError, ValueError):
-            return errors.EINVAL
         except MemoryError:
             return errors.ENOMEM
+        except Exception:   # SyntaxError, UnicodeError, RecursionError, ...
+            return errors.EINVAL
         t.main = ProcMain(self, t, src, man.get("entry", "main"))
         t.globals = None
         return None
@@ -176,12 +174,6 @@ class ProcHost:
     def os_pid(self, pid):
         c = self.live.get(pid)
         return c.proc.pid if c is not None and c.proc is not None else None
-
-    def info(self, pid):
-        c = self.live.get(pid)
-        if c is None:
-            return None
-        return {"os_pid": c.proc.pid, "confine": c.conf}
 
     def check(self, now):
         """Once an epoch (Runtime._epoch): a child that died while its
@@ -270,7 +262,7 @@ class ProcCoro:
         self.dir = tempfile.mkdtemp(prefix="rvm-p%d-" % self.pid)
         self.t0 = time.monotonic()
         try:
-            self.proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 [self.h.python, "-I", "-S", "-B", CHILD,
                  str(as_mb << 20), str(cpu_s), str(self.cfg["nofile"]),
                  str(os.getpid())] +
@@ -278,15 +270,25 @@ class ProcCoro:
                 stdin=b.fileno(), stdout=subprocess.DEVNULL,
                 stderr=self.h.stderr, env={}, cwd=self.dir,
                 close_fds=True, start_new_session=True)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            # no process for it (EAGAIN, ENOMEM, no interpreter): nothing
+            # left behind, witnessed, an agent fault like a failed start
+            a.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+            self.st = _ST_DEAD
+            self.log.deny(kinds.PROC_FAULT, self.pid, self.pid,
+                          errors.ENOMEM.code, 0, R_START, 0, 0)
+            raise ProcFault(errors.ENOMEM, "child start")
         finally:
             b.close()
+        self.proc = proc
         a.setblocking(False)
         self.sock = a
         self.fd = a.fileno()
         self.poll = select.poll()
         self.poll.register(self.fd, select.POLLIN)
         self.h.live[self.pid] = self
-        self.h.spawns += 1
 
     def _reap(self, kill=True, grace=0.2):
         """End and reap the child; its return code (negative: the signal
@@ -550,8 +552,6 @@ class ProcCoro:
                 raise PC.BadFrame("READY")
             self.conf = conf & 0xFF
             us = int((time.monotonic() - self.t0) * 1e6)
-            self.h.spawn_us.append(us)
-            del self.h.spawn_us[:-32]
             self.log.emit(kinds.PROC_SPAWN, 0, self.pid, self.proc.pid,
                           self.conf, us, self.as_mb)
             self.st = _ST_WAIT

@@ -751,3 +751,15 @@ def test_children_get_every_confinement_the_host_offers():
     got = [r for r in recs(rt, kinds.PROC_SPAWN) if r[6] == v][0][8]
     assert got & want == want, (got, want)
     ak.done(rt)
+
+
+def test_a_child_that_cannot_start_is_an_agent_fault():
+    pf, k, rt = make({"python": "/nonexistent/python3"})
+    v = ak.load(rt, "nostart", SLEEPER)
+    assert type(v) is int
+    run_until(rt, lambda: faults_of(rt, v))
+    r = faults_of(rt, v)[0]
+    assert r[7] == PP.R_START and r[4] & kinds.F_DENIED
+    assert any(x[6] == v for x in recs(rt, kinds.FAULT_F1_RESTART))
+    assert not rt.procs.live and rt.check_invariants() == 0
+    ak.done(rt)
