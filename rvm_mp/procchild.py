@@ -191,6 +191,12 @@ def dec(buf, i, end, mk, depth=0):
                     items.append(_Q.unpack_from(buf, i + 1)[0])
                     i += 9
                     continue
+                if t2 == V_BYTES and i + 5 <= end:
+                    m = _I.unpack_from(buf, i + 1)[0]
+                    if i + 5 + m <= end:
+                        items.append(bytes(buf[i + 5:i + 5 + m]))
+                        i += 5 + m
+                        continue
             x, i = dec(buf, i, end, mk, depth + 1)
             items.append(x)
         return (tuple(items) if tag == V_TUPLE else items), i
