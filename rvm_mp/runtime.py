@@ -43,11 +43,22 @@ _API_G = _apimod.__dict__   # the one dict every agent's API function sees
 
 def _seal_api(m):
     d = m.__dict__
+    tables = (d["_Q"], d["_D"], d["_R"])
     for key in list(d):
         if key != "__name__":
             del d[key]
     if not IS_MICROPYTHON:
-        d["__builtins__"] = {}   # closures made later get no builtins
+        # CPython: a function keeps the builtins of its creation as
+        # __builtins__; give the API functions (and closures made later)
+        # an empty one instead of the kernel's
+        d["__builtins__"] = {}
+        import types
+        for tab in tables:
+            for key in tab:
+                f = tab[key]
+                if type(f) is types.FunctionType:
+                    tab[key] = types.FunctionType(f.__code__, d, f.__name__,
+                                                  f.__defaults__)
 
 
 _seal_api(_apimod)

@@ -61,6 +61,12 @@ def _forbidden(k, rt, pf, vt):
     ids = [k, rt, pf, rt.gate, k.log, k.gate, k.caps, k.parts, k.leases,
            rt.sched, rt.faults, vt, vt.rvm, vt.req, vt.globals, rt.handles,
            rt.bundles, sys]
+    try:
+        import builtins
+        ids.append(builtins)
+        ids.append(builtins.__dict__)
+    except ImportError:
+        pass
     for name in list(sys.modules):
         if name.startswith("rvm_mp") and name != "rvm_mp.api":
             m = sys.modules[name]
@@ -205,6 +211,19 @@ async def main(rvm):
         grab(lambda: __import__("sys"))
     except ImportError:
         pass
+    await rvm.sleep_ms(1000)
+""")
+
+
+def test_api_functions_carry_no_kernel_builtins():
+    _attack("""
+async def main(rvm):
+    for f in (rvm.send, rvm.yield_, rvm.now, print, __import__):
+        for name in ("__builtins__", "__globals__"):
+            g = grab(lambda: getattr(f, name))
+            if g is not None:
+                grab(lambda: g["__builtins__"])
+                grab(lambda: g.get("isinstance"))
     await rvm.sleep_ms(1000)
 """)
 
