@@ -186,12 +186,31 @@ class Runtime:
         self.refuse_epochs = lim.get("refusal_epochs", 3)
         self.outlog = {}          # pid -> the tail of what its agent printed
         self.zombies = []         # coroutines that refused to close
+        self.agent_types = []     # kernel classes that stand in for agents
         self._api_g = _API_G      # (switch_native.step reads these)
         self._api_n = _API_N
         self.outlog_max = lim.get("agent_log", 256)
         k.state_observers.append(self)
 
     # ---- helpers ------------------------------------------------------------
+    def register_agent_type(self, cls):
+        """Declare a kernel class whose objects may stand in for an agent's
+        coroutine (an agent in another process, a WebAssembly module): the
+        object's send(result)/throw(err)/close() are kernel code, it
+        fills t.req (the call box) and returns it like an awaiting agent.
+        Checked by identity, never by isinstance."""
+        for k in self.agent_types:
+            if k is cls:
+                return
+        self.agent_types.append(cls)
+
+    def _kernel_agent(self, c):
+        tc = type(c)
+        for k in self.agent_types:
+            if k is tc:
+                return True
+        return False
+
     def _holds_lease(self, pid):
         try:
             return bool(self.k.leases_of(pid))
@@ -420,7 +439,8 @@ class Runtime:
             self._fault(t, e, self.pf.ticks_ms())
             return
         self.gate.active = 0
-        if type(c) is not _CORO:   # main must be an `async def`
+        if type(c) is not _CORO and not self._kernel_agent(c):
+            # main must be an `async def` (or a kernel-made agent object)
             self._close(t, c)
             self._fault(t, errors.EINVAL, self.pf.ticks_ms())
             return
@@ -691,7 +711,7 @@ class Runtime:
         gate = self.gate
         gate.active = 0 if t.trusted else t.pid
         try:
-            if type(c) is _CORO:
+            if type(c) is _CORO or self._kernel_agent(c):
                 c.close()
         except BaseException:
             # it would not end (caught GeneratorExit): keep it a while, so
