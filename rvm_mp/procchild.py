@@ -12,19 +12,20 @@
 #   kernel (procpart.ProcCoro)                 child (this file)
 #   ------------------------------            -----------------------------
 #   spawn, write START -------------------->  confine (rlimits, no_new_privs,
-#                                              netns, Landlock), exec source
+#                                              namespaces, Landlock, seccomp),
+#                                              exec source
 #                        <------------------  READY confinement bits
 #   OK ----------------------------------->
-#                        <------------------  CALL op a0..a3   (rvm.<call>)
+#                        <------------------  CALL (op, a0, a1, a2): the box
 #   runtime serves it, send()/throw() ----->  OK value | ERR code name
-#                        <------------------  DEV proxy method arg
-#   DeviceProxy method, reply ------------->  OK value
-#                        <------------------  DONE status | FAULT type text
+#                        <------------------  OUT printed bytes / IMPORT name
+#   OK ----------------------------------->
+#                        <------------------  DONE status | FAULT type code
 #
 # Frames and values: docs/appliance.md. The agent API here is a copy of
-# rvm_mp/agent.py's Rvm (same calls, same op codes, same errors: an
-# RvmError with .code and args[0] == the E-name); tests/host/test_procpart.py
-# checks the two stay alike.
+# rvm_mp/api.py's (same calls, same op codes, the same call box, errors as
+# fresh OSError(code, "ENAME"), devices through kernel calls);
+# tests/host/test_procpart.py checks the two stay alike.
 import os
 import struct
 import sys
@@ -38,11 +39,12 @@ T_OK = 0x82
 T_ERR = 0x83
 # child -> kernel
 T_CALL = 0x01
-T_DEV = 0x02
+T_DEV = 0x02       # reserved (device calls are CALLs since op 20)
 T_DONE = 0x03
 T_FAULT = 0x04
 T_IMPORT = 0x05
 T_READY = 0x06
+T_OUT = 0x07       # what the agent printed (its log channel)
 
 # value tags
 V_NONE = 0
@@ -56,8 +58,8 @@ V_LIST = 7
 V_BARRAY = 8
 V_FLOAT = 9
 V_OPAQUE = 10   # a value that cannot cross (an object, a function, ...)
-V_PROXY = 11    # u16 proxy id + str device name
-V_ERROR = 12    # u16 code + str name (a returned, not raised, RvmError)
+V_PROXY = 11    # reserved (unused since device calls are kernel calls)
+V_ERROR = 12    # u16 code + str name (a returned, not raised, error)
 V_DICT = 13
 MAX_DEPTH = 8
 I64_MIN = -(1 << 63)
@@ -217,7 +219,10 @@ def frame(ftype, seq, body):
     return HDR.pack(MAGIC, ftype, seq & 0xFFFF, len(body)) + body
 
 
-# ---- the agent API (a copy of rvm_mp/agent.py's, same op codes) ------------
+# ---- the agent API (the same calls as rvm_mp/api.py, same op codes) ---------
+# The call box is [op, a0, a1, a2, state, note] as in-process; awaiting a
+# call yields the box, and the driver below turns it into a CALL frame.
+# Here plain classes do (the process is the boundary, not these objects).
 OP_YIELD = 1
 OP_SLEEP = 2
 OP_NOW = 3
@@ -237,47 +242,22 @@ OP_CON_READ = 16
 OP_CON_WRITE = 17
 OP_CONTROL = 18
 OP_EXIT = 19
-
-# device proxy methods (T_DEV)
-DEV_METHODS = ("alive", "on", "off", "toggle", "set", "read", "write")
-
-
-class RvmError(Exception):
-    """A refusal from the kernel, as in-process agents see it: .code, .name,
-    args[0] == the E-name."""
-
-    def __init__(self, code, name):
-        super().__init__(name)
-        self.code = code
-        self.name = name
-
-
-_ERRS = {}
+OP_DEV = 20
+OP_RELEASE = 21
 
 
 def make_error(code, name):
-    """The error an agent sees for kernel error `code` (one instance per
-    code, like the kernel's preallocated ones). The one place to change if
-    the in-process error type changes."""
-    e = _ERRS.get(code)
-    if e is None:
-        e = _ERRS[code] = RvmError(code, name)
-    return e
+    """The error an agent sees for kernel error `code`: a fresh builtin
+    OSError(code, "ENAME"), as the runtime throws in-process."""
+    return OSError(code, name)
 
 
 class Request:
-    def __init__(self):
-        self.op = 0
-        self.a0 = self.a1 = self.a2 = self.a3 = None
-        self._st = 0
+    """The awaitable every call returns: yields the box, ends the await
+    with the kernel's result (a lease's id becomes a Device)."""
 
-    def set(self, op, a0=None, a1=None, a2=None, a3=None):
-        self.op = op
-        self.a0 = a0
-        self.a1 = a1
-        self.a2 = a2
-        self.a3 = a3
-        return self
+    def __init__(self, box):
+        self.b = box
 
     def __iter__(self):
         return self
@@ -288,122 +268,148 @@ class Request:
         return self.send(None)
 
     def send(self, v):
-        if self._st == 0:
-            self._st = 1
-            return self
-        self._st = 0
+        b = self.b
+        if b[4] == 0:
+            b[4] = 1
+            return b
+        b[4] = 0
+        if v is None:
+            raise StopIteration
+        if b[0] == OP_LEASE:
+            v = Device(self, v, b[5])
         raise StopIteration(v)
 
     def throw(self, typ, val=None, tb=None):
-        self._st = 0
+        self.b[4] = 0
         raise (typ if val is None else val)
 
     def close(self):
-        self._st = 0
+        self.b[4] = 0
+
+
+class Device:
+    """A leased device: every operation is a kernel call
+    (`await dev.read()`), the lease checked by the kernel."""
+
+    def __init__(self, q, lid, dname=""):
+        self.q = q
+        self.lease_id = lid
+        self.name = dname
+
+    def call(self, op, *args):
+        b = self.q.b
+        b[0] = OP_DEV
+        b[1] = self.lease_id
+        b[2] = op
+        b[3] = args
+        return self.q
+
+    def on(self):
+        return self.call("on")
+
+    def off(self):
+        return self.call("off")
+
+    def toggle(self):
+        return self.call("toggle")
+
+    def set(self, v):
+        return self.call("set", v)
+
+    def read(self, *args):
+        return self.call("read", *args)
+
+    def write(self, data):
+        return self.call("write", data)
+
+    def release(self):
+        b = self.q.b
+        b[0] = OP_RELEASE
+        b[1] = self.lease_id
+        return self.q
 
 
 class Rvm:
     moved = None
     restored = None
 
-    def __init__(self, req, pid, name):
-        self._r = req
+    def __init__(self, box, pid, name):
+        self.b = box
+        self.q = Request(box)
         self.pid = pid
         self.name = name
+
+    def call(self, op, a0=None, a1=None, a2=None):
+        b = self.b
+        b[0] = op
+        b[1] = a0
+        b[2] = a1
+        b[3] = a2
+        return self.q
 
     def yield_(self):
-        return self._r.set(OP_YIELD)
+        self.b[0] = OP_YIELD
+        return self.q
 
     def sleep_ms(self, ms):
-        return self._r.set(OP_SLEEP, ms)
+        b = self.b
+        b[0] = OP_SLEEP
+        b[1] = ms
+        return self.q
 
     def now(self):
-        return self._r.set(OP_NOW)
+        self.b[0] = OP_NOW
+        return self.q
 
     def my_id(self):
-        return self._r.set(OP_MY_ID)
+        self.b[0] = OP_MY_ID
+        return self.q
 
-    def exit(self, status=0):
-        return self._r.set(OP_EXIT, status)
+    def handle(self, hname):
+        return self.call(OP_HANDLE, hname)
 
-    def handle(self, name):
-        return self._r.set(OP_HANDLE, name)
+    def send(self, h, payload):
+        return self.call(OP_SEND, h, payload)
 
-    def send(self, handle, payload):
-        return self._r.set(OP_SEND, handle, payload)
+    def recv(self, h, timeout_ms=-1):
+        return self.call(OP_RECV, h, timeout_ms)
 
-    def recv(self, handle, timeout_ms=-1):
-        return self._r.set(OP_RECV, handle, timeout_ms)
-
-    def lease(self, device, duration_ms, handle=None):
-        return self._r.set(OP_LEASE, device, duration_ms, handle)
+    def lease(self, device, duration_ms, h=None):
+        self.b[5] = device
+        return self.call(OP_LEASE, device, duration_ms, h)
 
     def alloc(self, size):
-        return self._r.set(OP_ALLOC, size)
+        return self.call(OP_ALLOC, size)
 
     def read(self, rid, off, n):
-        return self._r.set(OP_READ, rid, off, n)
+        return self.call(OP_READ, rid, off, n)
 
     def write(self, rid, off, data):
-        return self._r.set(OP_WRITE, rid, off, data)
+        return self.call(OP_WRITE, rid, off, data)
 
     def free(self, rid):
-        return self._r.set(OP_FREE, rid)
+        return self.call(OP_FREE, rid)
 
     def checkpoint(self, state=b""):
-        return self._r.set(OP_CHECKPOINT, state)
+        return self.call(OP_CHECKPOINT, state)
 
     def spawn(self, bundle_name):
-        return self._r.set(OP_SPAWN, bundle_name)
+        return self.call(OP_SPAWN, bundle_name)
 
     def wait_input(self, timeout_ms=-1):
-        return self._r.set(OP_WAIT_INPUT, timeout_ms)
+        return self.call(OP_WAIT_INPUT, timeout_ms)
 
     def console_read(self, n=64):
-        return self._r.set(OP_CON_READ, n)
+        return self.call(OP_CON_READ, n)
 
     def console_write(self, data):
-        return self._r.set(OP_CON_WRITE, data)
+        return self.call(OP_CON_WRITE, data)
 
-    def control(self, name, *args):
-        return self._r.set(OP_CONTROL, name, args)
+    def exit(self, status=0):
+        return self.call(OP_EXIT, status)
 
-
-class DeviceProxy:
-    """The child's stand-in for a kernel DeviceProxy: every method is a
-    round trip; the kernel's proxy checks the lease and answers (an expired
-    lease returns an RvmError, as in-process)."""
-
-    def __init__(self, link, pid, lid, name):
-        self._link = link
-        self._id = lid
-        self.pid = pid
-        self.lease_id = lid
-        self.name = name
-
-    def _call(self, m, arg=None):
-        return self._link.dev(self._id, m, arg)
-
-    def alive(self):
-        return self._call(0)
-
-    def on(self):
-        return self._call(1)
-
-    def off(self):
-        return self._call(2)
-
-    def toggle(self):
-        return self._call(3)
-
-    def set(self, v):
-        return self._call(4, v)
-
-    def read(self):
-        return self._call(5)
-
-    def write(self, data):
-        return self._call(6, data)
+    def device(self, lid, dname=""):
+        return Device(self.q, lid, dname)
 
 
 # ---- the pipe ------------------------------------------------------------------
@@ -413,15 +419,10 @@ class Link:
         self.pid = pid
         self.seq = 0
         self.buf = bytearray()
-
-    def _mk(self, tag, a, s):
-        if tag == V_PROXY:
-            return DeviceProxy(self, self.pid, a, s)
-        if tag == V_ERROR:
-            return make_error(a, s)
-        return None
+        self.out = bytearray()    # what the agent printed, not yet sent
 
     def write(self, ftype, body):
+        self.seq = (self.seq + 1) & 0xFFFF
         data = frame(ftype, self.seq, body)
         mv = memoryview(data)
         while mv:
@@ -450,30 +451,31 @@ class Link:
         """The kernel's answer: (value, None) or (None, error to raise)."""
         t, body = self.read()
         if t == T_OK:
-            v, _ = dec(body, 0, len(body), self._mk)
+            v, _ = dec(body, 0, len(body), _cmk)
             return v, None
         if t == T_ERR:
-            v, _ = dec(body, 0, len(body), self._mk)
+            v, _ = dec(body, 0, len(body), _cmk)
             return None, make_error(v[0], v[1])
         os._exit(3)
 
-    def call(self, req):
-        self.seq += 1
-        out = bytearray((req.op,))
-        enc((req.a0, req.a1, req.a2, req.a3), out)
-        self.write(T_CALL, out)
+    def flush_out(self):
+        if self.out:
+            data = bytes(self.out)
+            self.out[:] = b""
+            self.write(T_OUT, bytes(enc(data, bytearray())))
+            self.reply()
+
+    def call(self, b):
+        if self.out:
+            self.flush_out()
+        self.write(T_CALL, bytes(enc((b[0], b[1], b[2], b[3]), bytearray())))
         return self.reply()
 
-    def dev(self, lid, m, arg):
-        self.seq += 1
-        out = bytearray(_H.pack(lid))
-        out.append(m)
-        enc(arg, out)
-        self.write(T_DEV, out)
-        v, err = self.reply()
-        if err is not None:
-            raise err
-        return v
+
+def _cmk(tag, a, s):
+    if tag == V_ERROR:
+        return make_error(a, s)
+    return None
 
 
 # ---- confinement ----------------------------------------------------------------
@@ -633,12 +635,11 @@ def _landlock(libc, ctypes):
     return C_LANDLOCK | (C_LANDLOCK_SCOPE if scoped else 0)
 
 
-# ---- the agent's import gate (API parity with in-process agents) -------------------
+# ---- the agent's import gate and globals (API parity with in-process) -------------
 class _Gate:
-    """Same allow-list as the kernel's ImportGate (the kernel sends it):
-    pure modules pass, everything else raises ImportError and is reported
-    (the kernel witnesses IMPORT_DENIED). Inside this process it is not a
-    boundary: the process is."""
+    """The kernel's allow-list (it sends it): pure modules pass, everything
+    else raises ImportError and is reported (the kernel witnesses
+    IMPORT_DENIED). Inside this process it is no boundary: the process is."""
 
     def __init__(self, link, pure, device, never, real):
         self.link = link
@@ -651,6 +652,8 @@ class _Gate:
     def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
         if self.depth:
             return self.real(name, globals, locals, fromlist, level)
+        if type(name) is not str or type(level) is not int:
+            name, level = "", 0
         top = name.split(".")[0]
         if level == 0 and top in self.pure:
             self.depth += 1
@@ -666,29 +669,44 @@ class _Gate:
             why = 3
         else:
             why = 4
-        out = bytearray()
-        enc((name, why), out)
-        self.link.seq += 1
-        self.link.write(T_IMPORT, out)
+        self.link.write(T_IMPORT, bytes(enc((name[:64], why), bytearray())))
         self.link.reply()
-        raise ImportError("import of %s refused" % name)
+        raise ImportError("rvm: import refused")
 
 
-def _denied(*a, **k):
-    raise make_error(24, "EIMPORT")
-
-
-def agent_globals(name, gate):
+def agent_globals(name, gate, out):
+    """As the kernel's (api.make_globals): its own print into `out`,
+    __import__ through the gate, KeyboardInterrupt is RuntimeError, the
+    builtins that reach outside the agent shadowed by a refusal."""
     import builtins
-    g = {"__name__": name}
+
+    def agent_print(*args, sep=" ", end="\n"):
+        n = len(args)
+        i = 0
+        for a in args:
+            s = str(a)
+            if len(out) + len(s) + 2 > 240:
+                out.extend(b"~")
+                return
+            out.extend(s.encode())
+            i += 1
+            if i < n:
+                out.extend(sep.encode())
+        if len(out) + len(end) <= 240:
+            out.extend(end.encode())
+
+    def denied(*a, **k):
+        raise ImportError("rvm: not available to agents")
+
+    g = {"__name__": name, "print": agent_print, "__import__": gate,
+         "KeyboardInterrupt": RuntimeError, "open": denied, "exec": denied,
+         "eval": denied, "compile": denied, "input": denied}
     b = dict(builtins.__dict__)
-    for k in ("open", "exec", "eval", "compile", "input", "breakpoint",
-              "help", "exit", "quit"):
-        b[k] = _denied
-    b["__import__"] = gate
-    for k in ("open", "exec", "eval", "compile", "input"):
-        g[k] = _denied
-    g["__import__"] = gate
+    for k in g:
+        if k != "__name__":
+            b[k] = g[k]
+    for k in ("breakpoint", "help", "exit", "quit"):
+        b[k] = denied
     g["__builtins__"] = b
     return g
 
@@ -707,24 +725,24 @@ def run(argv):
     t, body = link.read()
     if t != T_START:
         os._exit(3)
-    st, _ = dec(body, 0, len(body), link._mk)
+    st, _ = dec(body, 0, len(body), _cmk)
     pid, name, source, entry, restored, moved, lists = st
     link.pid = pid
     import builtins
     gate = _Gate(link, lists[0], lists[1], lists[2], builtins.__import__)
-    g = agent_globals(name, gate)
-    req = Request()
-    rvm = Rvm(req, pid, name)
-    rvm.restored = restored
+    g = agent_globals(name, gate, link.out)
+    box = [0, None, None, None, 0, None]
+    rvm = Rvm(box, pid, name)
+    if restored is not None:
+        rvm.restored = restored
     if moved is not None:
         rvm.moved = moved
-    code = None
     try:
         exec(compile(source, name, "exec"), g)
         fn = g.get(entry)
-        if fn is None or not callable(fn):
-            raise NameError("no entry function %s" % entry)
-        coro = fn(rvm)
+        coro = fn(rvm) if fn is not None and callable(fn) else None
+        if type(coro).__name__ != "coroutine":
+            raise TypeError("main must be an async def")
         # the agent is loaded: say so, with how this process is confined
         link.write(T_READY, bytes(enc(conf, bytearray())))
         link.reply()
@@ -737,35 +755,37 @@ def run(argv):
                 y = coro.throw(e)
             else:
                 y = coro.send(v)
-            if y is not req:
-                v, err = None, make_error(18, "EINVAL")
-                continue
-            if req.op == OP_EXIT:
-                st = req.a0 if type(req.a0) is int else 0
-                link.seq += 1
+            if y is not box:      # awaited something else: the kernel
+                y = box           # refuses op 0 (EINVAL), as in-process
+                box[0] = 0
+            if box[0] == OP_EXIT:     # (a bad status means 0, as in-process)
+                st = box[1] if type(box[1]) is int and 0 <= box[1] <= 255 \
+                    else 0
+                link.flush_out()
                 link.write(T_DONE, bytes(enc(st, bytearray())))
                 os._exit(0)
-            v, err = link.call(req)
-            req.a0 = req.a1 = req.a2 = req.a3 = None
+            v, err = link.call(box)
+            box[1] = box[2] = box[3] = None
     except StopIteration:
-        link.seq += 1
+        link.flush_out()
         link.write(T_DONE, bytes(enc(0, bytearray())))
         os._exit(0)
     except BaseException as e:  # the agent failed: tell the kernel, end
         if DEBUG:
             import traceback
             traceback.print_exc()
-        code = e.code if isinstance(e, RvmError) else (
-            19 if isinstance(e, MemoryError) else 0)
+        code = 19 if type(e) is MemoryError else 0
+        a = e.args if isinstance(e, OSError) else ()
+        if type(a) is tuple and a and type(a[0]) is int:
+            code = a[0] & 0xFF
         try:
             tname = type(e).__name__
-            text = str(e)[:200]
         except BaseException:
-            tname, text = "Exception", ""
+            tname = "Exception"
         try:
-            link.seq += 1
-            link.write(T_FAULT, bytes(enc((tname, text, code), bytearray())))
-        except OSError:
+            link.flush_out()
+            link.write(T_FAULT, bytes(enc((tname, code), bytearray())))
+        except BaseException:
             pass
         os._exit(1)
 

@@ -8,8 +8,8 @@
 #   |   t.coro is a ProcCoro:              |  frames | rlimits, no_new_privs|
 #   |     reply r  ---------------------------------->| netns, Landlock      |
 #   |     wait <= slice for the next frame <----------| rvm.<call>() -> CALL |
-#   |       CALL   -> t.req (op, a0..a3)   |         |                      |
-#   |       DEV    -> DeviceProxy, reply   |         |                      |
+#   |       CALL   -> t.req (the call box) |         |                      |
+#   |       OUT    -> t.out (printed)      |         |                      |
 #   |       IMPORT -> IMPORT_DENIED, reply |         |                      |
 #   |       DONE   -> OP_EXIT request      |         |                      |
 #   |       FAULT  -> raise (agent fault)  |         |                      |
@@ -19,10 +19,10 @@
 #   |   dispatch(t.req) as for any agent   |         |                      |
 #   +--------------------------------------+         +----------------------+
 #
-# The runtime sees a coroutine-like object: send(result) / throw(error)
-# return the task's own Request, filled from the child's CALL frame by one
-# function (to_request), and served by the same dispatch as in-process
-# agents, with caller = the partition. Everything that can go wrong with a
+# The runtime sees a coroutine-like object (a registered agent type):
+# send(result) / throw(error) return the task's own call box, filled from
+# the child's CALL frame by one function (to_request), and served by the
+# same syscall table as in-process agents, with caller = the partition. Everything that can go wrong with a
 # child (garbage, a flood, replies not taken, a closed pipe, a signal such
 # as SIGSEGV or the OOM killer's SIGKILL, a slice budget overrun, no start)
 # is witnessed PROC_FAULT with the partition as actor, the child is killed
@@ -42,10 +42,8 @@ import time
 
 from . import errors
 from . import kinds
-from . import agent as A
 from . import procchild as PC
 from .faults import h32
-from .lease import DeviceProxy
 # (no imports below this line run while an agent is resumed: the kernel's
 # import gate is active for the partition then)
 
@@ -74,46 +72,38 @@ DEFAULTS = {"slice_ms": 20, "budget_ms": 2000, "as_mb": 512, "cpu_s": 60,
             "stall_ms": 100}
 
 
-class ProcFault(errors.RvmError):
-    """What the runtime catches when a child fails: an agent fault whose
-    text says what happened (AGENT_FAULT c = h32 of it)."""
-
-    def __init__(self, err, text):
-        errors.RvmError.__init__(self, err.code, err.name)
-        self.args = (text,)
-
-
-_RAISED = {}
-
-
-def _raised(tname):
-    """A kernel-side exception class named like the one the agent raised,
-    so AGENT_FAULT carries h32(type name) as for in-process agents (names
-    that are not short identifiers become "AgentError"; at most 64 kept)."""
-    if type(tname) is not str or not tname.isidentifier() or \
-            len(tname) > 48:
-        tname = "AgentError"
-    c = _RAISED.get(tname)
-    if c is None:
-        if len(_RAISED) >= 64:
-            tname = "AgentError"
-            c = _RAISED.get(tname)
-        if c is None:
-            c = type(tname, (errors.RvmError,), {})
-            _RAISED[tname] = c
-    return c
+# builtin exception classes an agent's fault is reported as (by name, from
+# a fixed list: AGENT_FAULT records the class as for in-process agents);
+# any other name is ProcAgentError ("other")
+_BUILTIN_FAULTS = {}
+for _c in (Exception, MemoryError, OSError, ValueError, TypeError, KeyError,
+           IndexError, AttributeError, NameError, ImportError, RuntimeError,
+           ZeroDivisionError, SystemExit, AssertionError, OverflowError,
+           NotImplementedError, RecursionError):
+    _BUILTIN_FAULTS[_c.__name__] = _c
+del _c
 
 
-def to_request(req, op, args):
-    """THE translation: a child's CALL (op, (a0, a1, a2, a3)) into the form
-    the runtime serves (the task's own Request). Values were rebuilt by the
-    codec from bytes (None, bool, int, float, bytes, bytearray, str, tuple,
-    list, dict, or an Opaque marker no kernel check accepts)."""
-    if type(op) is not int or type(args) is not tuple or len(args) != 4:
+class ProcAgentError(Exception):
+    """An agent in a child raised a class of its own."""
+
+
+def _child_fault(err):
+    """What the runtime catches when a child fails: a fresh builtin
+    OSError(code, "ENAME") (AGENT_FAULT: class OSError, the error code)."""
+    return OSError(err.code, err.name)
+
+
+def to_request(box, call):
+    """THE translation: a child's CALL (op, a0, a1, a2) into the form the
+    runtime serves, the task's own call box [op, a0, a1, a2, state, note].
+    Values were rebuilt by the codec from bytes (None, bool, int, float,
+    bytes, bytearray, str, tuple, list, dict, or an Opaque marker): the
+    syscall table checks each by exact type, as for an in-process agent."""
+    if type(call) is not tuple or len(call) != 4:
         return None
-    req.op = op
-    req.a0, req.a1, req.a2, req.a3 = args
-    return req
+    box[0], box[1], box[2], box[3] = call
+    return box
 
 
 class Opaque:
@@ -126,7 +116,7 @@ _OPAQUE = Opaque()
 
 
 def _kmk(tag, a, s):
-    # kernel-side decoding: a child never sends proxies or errors as values
+    # kernel-side decoding: a child never sends errors (or proxies) as values
     if tag == PC.V_OPAQUE:
         return _OPAQUE
     raise PC.BadFrame("value tag %d from a child" % tag)
@@ -152,6 +142,7 @@ class ProcHost:
         from . import importgate as G
         self.lists = (G.PURE, G.DEVICE, G.NEVER)
         self.live = {}        # partition pid -> ProcCoro with a live child
+        rt.register_agent_type(ProcCoro)
 
     def prepare(self, t, p, man):
         """Runtime._exec for a process partition: the code is compiled here
@@ -188,7 +179,7 @@ class ProcHost:
             t = rt.sched.task(pid)
             try:
                 c._fail(R_CLOSED, errors.ESTATE)
-            except ProcFault as e:
+            except OSError as e:
                 if t is None or t.coro is not c:
                     continue
                 rt.sched.unheap(t)
@@ -230,11 +221,10 @@ class ProcCoro:
         self.h = host
         self.log = host.log
         self.pid = t.pid
-        self.req = rvm._r
+        self.req = t.req      # the call box
+        self.t = t
         self.cfg = host.cfg
         self.fmax = host.cfg["frame_max"]
-        self.proxies = {}     # child's proxy id -> kernel DeviceProxy (the
-        self.pxn = 0          # newest per device: at most one per device)
         self.gate = host.rt.gate
         self.buf = bytearray()
         self.st = _ST_START
@@ -279,7 +269,7 @@ class ProcCoro:
             self.st = _ST_DEAD
             self.log.deny(kinds.PROC_FAULT, self.pid, self.pid,
                           errors.ENOMEM.code, 0, R_START, 0, 0)
-            raise ProcFault(errors.ENOMEM, "child start")
+            raise _child_fault(errors.ENOMEM)
         finally:
             b.close()
         self.proc = proc
@@ -347,7 +337,7 @@ class ProcCoro:
         else:
             self.log.emit(kinds.PROC_FAULT, self.pid, self.pid, reason,
                           err.code, ospid, detail)
-        raise ProcFault(err, "child %s %d" % (REASONS[reason], detail))
+        raise _child_fault(err)
 
     # ---- the pipe ------------------------------------------------------------
     def _write(self, ftype, body):
@@ -397,7 +387,7 @@ class ProcCoro:
             elif len(chunk) >= 8:
                 m, ft, seq, n = PC.HDR.unpack_from(chunk, 0)
                 if len(chunk) == 8 + n and m == PC.MAGIC and \
-                        1 <= ft <= PC.T_READY and n <= self.fmax:
+                        1 <= ft <= PC.T_OUT and n <= self.fmax:
                     return ft, chunk[8:]
                 buf += chunk
             else:
@@ -409,7 +399,7 @@ class ProcCoro:
         while True:
             if len(buf) >= 8:
                 m, ft, seq, n = PC.HDR.unpack_from(buf, 0)
-                if m != PC.MAGIC or not 1 <= ft <= PC.T_READY:
+                if m != PC.MAGIC or not 1 <= ft <= PC.T_OUT:
                     self._fail(R_FRAME, errors.EINVAL, buf[0] | buf[1] << 8)
                 if n > fmax:
                     self._fail(R_FRAME, errors.ETOOBIG, n)
@@ -435,29 +425,16 @@ class ProcCoro:
                 self._fail(R_FLOOD, errors.EFULL, len(buf))
 
     def _reply(self, v):
+        """Results are builtin values (ints, bytes, tuples, ...); a
+        returned error crosses as its code and name."""
         out = bytearray()
-        self._enc_result(v, out)
-        self._write(PC.T_OK, out)
-
-    def _enc_result(self, v, out):
-        """Results are bytes/ints/tuples; a device proxy crosses as its
-        index in this child's table, a returned error as its code."""
         if errors.is_err(v):
             out.append(PC.V_ERROR)
             out += PC._H.pack(v.code & 0xFFFF)
             PC.enc(v.name, out)
-            return
-        if type(v) is DeviceProxy:
-            pxs = self.proxies
-            for i in [i for i in pxs if pxs[i].name == v.name]:
-                del pxs[i]    # an older lease of the device: its proxy ends
-            self.pxn = (self.pxn + 1) & 0xFFFF
-            pxs[self.pxn] = v
-            out.append(PC.V_PROXY)
-            out += PC._H.pack(self.pxn)
-            PC.enc(v.name, out)
-            return
-        PC.enc(v, out)
+        else:
+            PC.enc(v, out)
+        self._write(PC.T_OK, out)
 
     # ---- the coroutine protocol the runtime drives ---------------------------------
     def send(self, v):
@@ -479,9 +456,11 @@ class ProcCoro:
         self.gate.active = 0
         st = self.st
         if st == _ST_WAIT:
-            code = getattr(err, "code", None)
-            if type(code) is not int:
-                code = errors.EINVAL.code
+            # the runtime throws OSError(code, "ENAME"), kernel-made (CPython
+            # gives some codes a subclass: PermissionError for 1, ...)
+            a = err.args if isinstance(err, OSError) else ()
+            code = a[0] if len(a) > 1 and type(a[0]) is int else \
+                errors.EINVAL.code
             self._write(PC.T_ERR, PC.enc((code, errors.err(code).name),
                                          bytearray()))
         elif st == _ST_STOPPED:
@@ -536,10 +515,10 @@ class ProcCoro:
         return self._yield()
 
     def _yield(self):
-        r = self.req
-        r.op = A.OP_YIELD
-        r.a0 = r.a1 = r.a2 = r.a3 = None
-        return r
+        b = self.req
+        b[0] = 1          # OP_YIELD
+        b[1] = b[2] = b[3] = None
+        return b
 
     def _serve(self, ft, body):
         """One frame: the runtime's request, or None when served here."""
@@ -560,26 +539,29 @@ class ProcCoro:
             return None
         self.ran_ms = 0
         if ft == PC.T_CALL:
-            if n < 1:
-                raise PC.BadFrame("short CALL")
-            args, i = PC.dec(body, 1, n, _kmk)
+            call, i = PC.dec(body, 0, n, _kmk)
             if i != n:
                 raise PC.BadFrame("trailing bytes")
-            r = to_request(self.req, body[0], args)
+            r = to_request(self.req, call)
             if r is None:
-                raise PC.BadFrame("CALL arguments")
+                raise PC.BadFrame("CALL")
+            if r[0] == 19:       # exit: the child is done either way
+                self._reap()
+                return r
             self.st = _ST_WAIT
             return r
-        if ft == PC.T_DEV:
-            if n < 3:
-                raise PC.BadFrame("short DEV")
-            lid = PC._H.unpack_from(body, 0)[0]
-            m = body[2]
-            arg, i = PC.dec(body, 3, n, _kmk)
-            if i != n:
-                raise PC.BadFrame("trailing bytes")
+        if ft == PC.T_OUT:
+            v, i = PC.dec(body, 0, n, _kmk)
+            if i != n or type(v) is not bytes:
+                raise PC.BadFrame("OUT")
+            o = self.t.out
+            if o is not None:     # bounded as an in-process agent's print
+                room = 240 - len(o)
+                if len(v) > room:
+                    v = v[:room - 1] + b"~" if room > 0 else b""
+                o.extend(v)
             self.st = _ST_WAIT
-            self._reply(self._dev(lid, m, arg))
+            self._reply(None)
             self.st = _ST_RUN
             return None
         if ft == PC.T_IMPORT:
@@ -589,9 +571,9 @@ class ProcCoro:
             name, why = v
             if type(why) is not int or not 1 <= why <= 4:
                 why = 4
-            self.log.deny(kinds.IMPORT_DENIED, 0, self.pid,
+            self.log.deny(kinds.IMPORT_DENIED, self.pid, self.pid,
                           errors.EIMPORT.code, 0,
-                          h32(name if type(name) is str else ""), why, 0)
+                          h32(name if type(name) is str else ""), why)
             self.st = _ST_WAIT
             self._reply(None)
             self.st = _ST_RUN
@@ -599,41 +581,21 @@ class ProcCoro:
         if ft == PC.T_DONE:
             v, _ = PC.dec(body, 0, n, _kmk)
             self._reap(kill=False)
-            r = self.req
-            r.op = A.OP_EXIT
-            r.a0 = v if type(v) is int else 0
-            r.a1 = r.a2 = r.a3 = None
-            return r
+            b = self.req
+            b[0] = 19         # OP_EXIT
+            b[1] = v if type(v) is int and 0 <= v <= 255 else 0
+            b[2] = b[3] = None
+            return b
         if ft == PC.T_FAULT:
             v, _ = PC.dec(body, 0, n, _kmk)
-            if type(v) is not tuple or len(v) != 3:
+            if type(v) is not tuple or len(v) != 2:
                 raise PC.BadFrame("FAULT")
-            tname, text, code = v
+            tname, code = v
             self._reap(kill=False)
-            e = _raised(tname)(code if type(code) is int and 0 < code < 256
-                               else 0, "")
-            if type(text) is str:
-                e.args = (text[:200],)
-            raise e
+            if type(code) is not int or not 0 <= code < 256:
+                code = 0
+            if tname == "OSError" and code:
+                raise OSError(code, errors.err(code).name)
+            cls = _BUILTIN_FAULTS.get(tname) if type(tname) is str else None
+            raise (cls or ProcAgentError)()
         raise PC.BadFrame("frame type %d" % ft)
-
-    def _dev(self, lid, m, arg):
-        """A DeviceProxy method for the child: the kernel's proxy checks the
-        lease (an expired one answers an error, as in-process)."""
-        px = self.proxies.get(lid)
-        if px is None or not 0 <= m < len(PC.DEV_METHODS):
-            return errors.EBADHANDLE
-        name = PC.DEV_METHODS[m]
-        try:
-            if name == "set":
-                if type(arg) not in (int, bool):
-                    return errors.EINVAL
-                return px.set(arg)
-            if name == "write":
-                if type(arg) not in (bytes, bytearray):
-                    return errors.EINVAL
-                return px.write(bytes(arg))
-            return getattr(px, name)()
-        except Exception:
-            return errors.EINVAL
-

@@ -14,8 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kernel"))
 
 import agentkit as ak  # noqa: E402
 import kt  # noqa: E402
-from rvm_mp import agent as A  # noqa: E402
 from rvm_mp import errors, kinds, procchild as PC, procpart as PP  # noqa: E402
+from rvm_mp import faults as F, runtime as RT  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="process partitions need Linux")
@@ -130,28 +130,44 @@ def assert_contained(rt, pid, reason, others):
 
 # ---- API and parity ------------------------------------------------------------
 def test_child_api_matches_the_agent_api():
-    names = [n for n in dir(A.Rvm) if not n.startswith("_")]
-    for n in names:
-        assert hasattr(PC.Rvm, n), "procchild.Rvm lacks %s" % n
-    for n in dir(A):
-        if n.startswith("OP_") and n != "OP_LAST":
-            assert getattr(PC, n) == getattr(A, n), n
-    # every call fills the request the same way
+    """Same calls, same boxes: every method of the in-process API (built
+    by the runtime's factory) exists in the child's and fills the call box
+    the same way; device calls too."""
+    box1 = [0, None, None, None, 0, None]
+    r1 = RT._make_api(box1, 1, "x", StopIteration)
+    box2 = [0, None, None, None, 0, None]
+    r2 = PC.Rvm(box2, 1, "x")
+    names = [n for n in dir(r1) if not n.startswith("_") and
+             callable(getattr(r1, n))]
+    assert "send" in names and "lease" in names and "device" in names
     args = {"sleep_ms": (5,), "exit": (3,), "handle": ("x",),
             "send": (1, b"p"), "recv": (2, 7), "lease": ("temp", 10, 4),
             "alloc": (9,), "read": (1, 2, 3), "write": (1, 2, b"d"),
             "free": (1,), "checkpoint": (b"s",), "spawn": ("b",),
             "wait_input": (4,), "console_read": (8,),
-            "console_write": (b"w",), "control": ("ps", 1)}
+            "console_write": (b"w",), "call": (7, "n"), "device": (5, "led")}
     for n in names:
-        f = getattr(A.Rvm, n)
-        if not callable(f):
-            continue
+        assert hasattr(r2, n), "procchild.Rvm lacks %s" % n
         a = args.get(n, ())
-        r1 = getattr(A.Rvm(A.Request(), 1, "x"), n)(*a)
-        r2 = getattr(PC.Rvm(PC.Request(), 1, "x"), n)(*a)
-        assert (r1.op, r1.a0, r1.a1, r1.a2, r1.a3) == \
-            (r2.op, r2.a0, r2.a1, r2.a2, r2.a3), n
+        box1[:] = [0, None, None, None, 0, None]
+        box2[:] = [0, None, None, None, 0, None]
+        x1 = getattr(r1, n)(*a)
+        x2 = getattr(r2, n)(*a)
+        assert box1 == box2, n
+        if n == "device":
+            for m, ma in (("read", ()), ("on", ()), ("off", ()),
+                          ("toggle", ()), ("set", (1,)), ("write", (b"z",)),
+                          ("release", ())):
+                getattr(x1, m)(*ma)
+                getattr(x2, m)(*ma)
+                assert box1 == box2, m
+            assert (x1.lease_id, x1.name) == (x2.lease_id, x2.name)
+    for n in ("moved", "restored"):
+        assert getattr(r1, n) is None and getattr(r2, n) is None
+    from rvm_mp import syscalls as SC
+    for n in dir(SC):
+        if n.startswith("OP_") and n != "OP_LAST":
+            assert getattr(PC, n) == getattr(SC, n), n
 
 
 def test_codec_round_trip_and_refusals():
@@ -190,9 +206,19 @@ async def main(rvm):
         try:
             out.append(await call())
         except Exception as e:
-            out.append((type(e).__name__, e.args[0], e.code))
+            out.append((type(e).__name__,) + e.args)
     dev = await rvm.lease("temp", 60000, await rvm.handle("temp"))
-    out.append((dev.name, type(dev.read()).__name__, dev.on(), dev.alive()))
+    out.append((dev.name, type(await dev.read()).__name__, await dev.on()))
+    try:
+        await dev.set(object())
+    except Exception as e:
+        out.append((type(e).__name__,) + e.args)
+    out.append(await dev.release())
+    try:
+        await dev.read()
+    except Exception as e:
+        out.append((type(e).__name__,) + e.args)
+    print("hello from", me)
     try:
         import sys
     except ImportError as e:
@@ -224,9 +250,10 @@ def _parity(isolation):
     run_until(rt, lambda: recs(rt, kinds.AGENT_EXIT))
     src, payload = rd()
     ex = recs(rt, kinds.AGENT_EXIT)[0]
-    den = [(r[7], r[8], r[9]) for r in recs(rt, kinds.IMPORT_DENIED)]
+    den = [(r[5], r[7], r[8], r[9]) for r in recs(rt, kinds.IMPORT_DENIED)]
+    printed = rt.outlog.get(pid, b"")
     ak.done(rt)
-    return src == pid, payload, ex[7], ex[8], den
+    return src == pid, payload, ex[7], ex[8], den, printed
 
 
 def test_same_calls_same_results_same_errors_in_both_modes():
@@ -239,6 +266,7 @@ def test_same_calls_same_results_same_errors_in_both_modes():
     assert a[2:4] == b[2:4] == (5, 0)
     assert [d[0:2] for d in a[4]] == [d[0:2] for d in b[4]] and a[4]
     assert b"EBADHANDLE" in a[1] and b"import refused" in a[1]
+    assert a[5] == b[5] and a[5].startswith(b"hello from")   # print
 
 
 # ---- containment: each failure is the child's, witnessed, kernel unharmed ----------
@@ -326,7 +354,9 @@ def test_a_child_flooding_its_pipe_is_refused():
 import struct
 async def main(rvm):
     await rvm.sleep_ms(1)
-    f = bytes([0xB7, 1, 0, 0, 10, 0, 0, 0, 3, 6, 4, 0, 0, 0, 0, 0, 0, 0])
+    # CALL (OP_NOW, None, None, None), a valid request, again and again
+    body = bytes([6, 4, 0, 3]) + struct.pack("<q", 3) + bytes([0, 0, 0])
+    f = bytes([0xB7, 1, 0, 0]) + struct.pack("<I", len(body)) + body
     while True:
         posix.write(0, f * 64)
 """
@@ -343,8 +373,9 @@ def test_a_child_that_never_reads_its_replies_is_refused():
 import struct
 async def main(rvm):
     r = await rvm.alloc(%d)
-    body = bytes([10]) + bytes([6, 4, 0]) + bytes([3]) + struct.pack("<q", r) \\
-        + bytes([3]) + struct.pack("<q", 0) + bytes([3]) + struct.pack("<q", %d) + bytes([0])
+    # CALL (OP_READ, r, 0, n) as the codec writes it
+    body = bytes([6, 4, 0]) + b"".join(bytes([3]) + struct.pack("<q", x)
+                                       for x in (10, r, 0, %d))
     posix.write(0, bytes([0xB7, 1, 9, 0]) + struct.pack("<I", len(body)) + body)
     while True:
         _time.sleep(1)
@@ -397,10 +428,9 @@ async def main(rvm):
     rt, v, a = _victim(src, spec={"quota": {"as_mb": 128}})
     run_until(rt, lambda: any(r[6] == v for r in recs(rt, kinds.AGENT_FAULT)))
     f = [r for r in recs(rt, kinds.AGENT_FAULT) if r[6] == v][0]
-    from rvm_mp.faults import h32
     # MemoryError in the child (ENOMEM), or the child died of it
-    assert (f[7], f[8]) == (h32("MemoryError"), errors.ENOMEM.code) or \
-        faults_of(rt, v)
+    assert (f[7], f[8]) == (F.fault_class(MemoryError()),
+                            errors.ENOMEM.code) or faults_of(rt, v)
     assert any(r[6] == v for r in recs(rt, kinds.FAULT_F1_RESTART))
     n = sent(rt, a)
     run_until(rt, lambda: sent(rt, a) > n + 3)
@@ -419,9 +449,8 @@ async def main(rvm):
     v = ak.load(rt, "crash", src)
     run_until(rt, lambda: any(r[6] == v and r[7] == 0xFF
                               for r in recs(rt, kinds.AGENT_EXIT)), 60)
-    from rvm_mp.faults import h32
     fs = [r for r in recs(rt, kinds.AGENT_FAULT) if r[6] == v]
-    assert fs[0][7] == h32("ValueError") and fs[0][9] == h32("boom")
+    assert fs[0][7] == F.fault_class(ValueError())
     assert [r for r in recs(rt, kinds.FAULT_F1_RESTART) if r[6] == v]
     assert [r for r in recs(rt, kinds.FAULT_F2_REBUILD) if r[6] == v]
     assert rt.procs.os_pid(v) is None
@@ -661,7 +690,7 @@ async def main(rvm):
         try:
             out.append(await call())
         except Exception as e:
-            out.append((type(e).__name__, e.args[0], e.code))
+            out.append((type(e).__name__,) + e.args)
     await rvm.send(me, b"to myself")
     out.append(await rvm.recv(me, 0))
     n = 0
@@ -671,7 +700,7 @@ async def main(rvm):
             await rvm.recv(me, 0)
             n += 1
     except Exception as e:
-        out.append((n, e.args[0]))
+        out.append((n,) + e.args)
     await rvm.send(o, repr(out).encode())
 """
 
