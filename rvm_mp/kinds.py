@@ -94,7 +94,7 @@ AGENT_EXIT = const(0x94)
 SYSCALL_DENIED = const(0x9A)
 REFUSAL_FLOOD = const(0x9B)
 AGENT_OUTPUT = const(0x9C)
-PROC_SPAWN = const(0x9E)    # process partitions (procpart.py, CPython)
+PROC_SPAWN = const(0x9E)    # process partitions (appliance/procpart.py, CPython)
 PROC_FAULT = const(0x9F)
 # --- operator 0xA_
 OP_COMMAND = const(0xA0)

@@ -191,10 +191,10 @@ class Runtime:
         self._api_n = _API_N
         self.outlog_max = lim.get("agent_log", 256)
         # "isolation": "process" (CPython on Linux): agents run in child
-        # processes (procpart.py, loaded only then); None: in-process
+        # processes (appliance/procpart.py, loaded only then); None: in-process
         self.procs = None
         if prof.get("isolation") == "process":
-            from .procpart import ProcHost
+            from .appliance.procpart import ProcHost
             self.procs = ProcHost(self)
         k.state_observers.append(self)
 

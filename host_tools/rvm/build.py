@@ -23,7 +23,7 @@ from .errors import RvmToolError
 ROOT = boards.ROOT
 PKG = os.path.join(ROOT, "rvm_mp")
 # modules a deployed board does not need (host-only or test-only helpers)
-HOST_ONLY = {"procpart.py", "procchild.py"}  # CPython-only (process partitions)
+HOST_ONLY = set()
 
 
 def mpy_cross_exe():
@@ -43,6 +43,8 @@ def sources(profile):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         rel_dir = os.path.relpath(dirpath, ROOT)
         if "coherence" in rel_dir.split(os.sep) and not profile.get("coherence"):
+            continue
+        if "appliance" in rel_dir.split(os.sep):   # CPython-only (process partitions)
             continue
         for f in sorted(files):
             if f.endswith(".py") and f not in HOST_ONLY:

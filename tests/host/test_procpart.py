@@ -14,7 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kernel"))
 
 import agentkit as ak  # noqa: E402
 import kt  # noqa: E402
-from rvm_mp import errors, kinds, procchild as PC, procpart as PP  # noqa: E402
+from rvm_mp import errors, kinds  # noqa: E402
+from rvm_mp.appliance import procchild as PC, procpart as PP  # noqa: E402
 from rvm_mp import faults as F, runtime as RT  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -397,6 +398,7 @@ async def main(rvm):
     rt, v, a = _victim(src)
     run_until(rt, lambda: faults_of(rt, v))
     assert_contained(rt, v, PP.R_CLOSED, [a])
+    assert not faults_of(rt, v)[0][4] & kinds.F_DENIED   # not a refusal
     ak.done(rt)
 
 

@@ -34,7 +34,7 @@ def test_kernel_test_in_process_isolation(mod, name, monkeypatch):
         kw.setdefault("isolation", "process")
         return orig(**kw)
     monkeypatch.setattr(agentkit, "profile", profile)
-    from rvm_mp import procpart
+    from rvm_mp.appliance import procpart
     orig_spawn = procpart.ProcCoro._spawn
 
     def spawn(self, *a):

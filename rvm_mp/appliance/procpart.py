@@ -30,20 +30,24 @@
 # then the ladder), never a kernel fault.
 #
 # Frames and values: procchild.py (shared codec), docs/appliance.md.
-import os
-import select
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 
-from . import errors
-from . import kinds
-from . import procchild as PC
-from .faults import h32
+if sys.implementation.name != "cpython":
+    raise ImportError("procpart: CPython only")
+
+import os  # noqa: E402
+import select  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from .. import errors  # noqa: E402
+from .. import kinds  # noqa: E402
+from . import procchild as PC  # noqa: E402
+from ..faults import h32  # noqa: E402
 # (no imports below this line run while an agent is resumed: the kernel's
 # import gate is active for the partition then)
 
@@ -139,7 +143,7 @@ class ProcHost:
         self.python = cfg.get("python") or sys.executable
         # children's stderr: /dev/null, or inherited with "debug": true
         self.stderr = None if cfg.get("debug") else subprocess.DEVNULL
-        from . import importgate as G
+        from .. import importgate as G
         self.lists = (G.PURE, G.DEVICE, G.NEVER)
         self.live = {}        # partition pid -> ProcCoro with a live child
         rt.register_agent_type(ProcCoro)
@@ -148,7 +152,7 @@ class ProcHost:
         """Runtime._exec for a process partition: the code is compiled here
         for syntax only (nothing of it runs in the kernel) and t.main
         becomes a factory of ProcCoro. None or an RvmError."""
-        from . import bundle as B
+        from .. import bundle as B
         if p.ctype == B.CODE_MPY:
             return errors.ENOTSUP
         try:
@@ -322,7 +326,8 @@ class ProcCoro:
         p = self.proc
         ospid = p.pid if p is not None else 0
         if reason == R_CLOSED:
-            # an exit of its own: a signal says more than "closed"
+            # an exit of its own (not a refusal): a signal says more
+            refused = False
             rc = self._reap(kill=False)
             if rc is not None and rc < 0:
                 reason, detail, err, refused = R_SIGNAL, -rc, errors.ESTATE, \

@@ -26,9 +26,15 @@
 # rvm_mp/api.py's (same calls, same op codes, the same call box, errors as
 # fresh OSError(code, "ENAME"), devices through kernel calls);
 # tests/host/test_procpart.py checks the two stay alike.
-import os
-import struct
 import sys
+
+if sys.implementation.name != "cpython":
+    # CPython only; on a board (or the unix port importing every kernel
+    # module at power-on) this costs nothing but the refused import
+    raise ImportError("procchild: CPython only")
+
+import os  # noqa: E402
+import struct  # noqa: E402
 
 # ---- frames (docs/appliance.md) ---------------------------------------------
 MAGIC = 0xB7
