@@ -149,6 +149,7 @@ class Runtime:
         self.faults.f4_hook = self._f4_final
         self.gate = ImportGate(self.log, self._holds_lease)
         self.gate.install()
+        self.gate.print_for = self._print_for
         self.handles = {}        # pid -> {name: handle}
         self.bundles = {}        # bundle name -> bytes (spawn, F2 reload)
         self.bundle_paths = {}   # bundle name -> file (read again on demand)
@@ -210,6 +211,11 @@ class Runtime:
             if k is tc:
                 return True
         return False
+
+    def _print_for(self, pid):
+        """The print of agent pid's own globals (its log channel)."""
+        t = self.sched.task(pid)
+        return t.aprint if t is not None else None
 
     def _holds_lease(self, pid):
         try:
@@ -324,6 +330,7 @@ class Runtime:
             t.out = bytearray()
         g = self.gate.agent_globals(t.name, t.out)
         shadows = dict(g)
+        t.aprint = g["print"]
         entry = man.get("entry", "main")
         gate = self.gate
         gate.active = t.pid
@@ -333,7 +340,8 @@ class Runtime:
                 if is_err(g):
                     return g
             else:
-                exec(bytes(p.code()), g)
+                # the real exec: builtins.exec refuses while an agent runs
+                self.gate.real("exec", exec)(bytes(p.code()), g)
         except ImportError:
             return errors.EIMPORT
         except MemoryError:
@@ -362,8 +370,14 @@ class Runtime:
             return errors.ENOTSUP
         modname = "_rvma_" + t.name
         path = self.fs + "/" + modname + ".mpy"
-        with open(path, "wb") as f:
-            f.write(p.code())
+        gate = self.gate
+        pid = gate.active
+        gate.active = 0            # the kernel writes the file
+        try:
+            with open(path, "wb") as f:
+                f.write(p.code())
+        finally:
+            gate.active = pid
         sys.path.insert(0, self.fs)
         try:
             self.gate.loading = modname

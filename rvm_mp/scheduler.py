@@ -144,6 +144,7 @@ class Task:
     refusals = 0    # refusals this epoch (the refusal budget, runtime.py)
     floods = 0      # consecutive epochs it spent its whole refusal budget
     out = None      # the agent's print buffer (bytearray) once loaded
+    aprint = None   # the agent's own print (its log channel)
 
     def __init__(self, pid, name=""):
         self.pid = pid

@@ -616,6 +616,47 @@ async def main(rvm):
     assert [f for f in recs if f[3] == kinds.AGENT_FAULT and f[6] == a]
 
 
+def test_deleted_shadows_inside_a_function_reach_nothing():
+    def after(rt, k, pf, a, recs):
+        assert b"\x02frame" in rt.outlog.get(a, b"")   # its log channel
+    a, found, called, recs = _attack("""
+def widen():
+    global open, print, exec, eval, compile
+    for n in ("open", "print", "exec", "eval", "compile"):
+        try:
+            del globals_()[n]
+        except Exception:
+            pass
+    try:
+        del open
+    except Exception:
+        pass
+    try:
+        del print
+    except Exception:
+        pass
+    try:
+        del exec
+    except Exception:
+        pass
+def globals_():
+    return {}
+async def main(rvm):
+    widen()
+    for f in (lambda: open("rvm_key.bin", "rb").read(),
+              lambda: open("x", "w"), lambda: exec("FOUND.append(1)"),
+              lambda: eval("1")):
+        try:
+            FOUND.append(f())
+        except ImportError:
+            CALLED.append("refused")
+    print("\x02frame")
+    await rvm.sleep_ms(1000)
+""", after=after)
+    assert called == ["refused"] * 4
+    assert found == []
+
+
 def test_systemexit_is_an_agent_fault():
     a, found, called, recs = _attack("""
 async def main(rvm):
