@@ -498,7 +498,9 @@ class Runtime:
     def spawn(self, name, caller=0, handle=0):
         """Start agent `name` from a bundle the board holds (in RAM since
         boot, or agents/NAME.rvmb on the board's fs). pid or error."""
-        if type(name) is not str:
+        if not SC.bundle_name_ok(name):   # never a path, never a NUL
+            self.log.deny(kinds.BUNDLE_REJECT, caller, 0, errors.EINVAL.code,
+                          0, 0, 0, 0)
             return errors.EINVAL
         data = self.bundle_data(name)
         if data is None:

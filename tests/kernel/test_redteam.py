@@ -1000,6 +1000,19 @@ def test_console_cannot_kill_or_suspend_itself():
         K.done(rt)
 
 
+def test_console_spawn_names_never_form_a_path():
+    pf, k, rt, ctl, con = _ctl()
+    try:
+        n0 = len(k.part_list())
+        for name in ("../../../../etc/passwd", "a/b", "x\x00y", "A", "\u00e9"):
+            assert errors.is_err(ctl.execute("spawn " + name))
+        assert len(k.part_list()) == n0
+        rej = K.recs(rt.log, kinds.BUNDLE_REJECT)
+        assert len(rej) == 5 and all(f[8] == errors.EINVAL.code for f in rej)
+    finally:
+        K.done(rt)
+
+
 def test_console_non_ascii_digits_are_refused_not_raised():
     pf, k, rt, ctl, con = _ctl()
     try:
