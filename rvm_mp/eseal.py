@@ -1,0 +1,113 @@
+# Public-key witness seals: an Ed25519 signature over the chain, carried in
+# four chained records, and key rotation (docs/witness-format.md).
+#
+#   seq i    SEAL_ED25519  actor 0, target = key id,   a..d = sig[0:16]
+#   seq i+1  SEAL_PART     actor 0, target = 1,        a..d = sig[16:32]
+#   seq i+2  SEAL_PART     actor 0, target = 2,        a..d = sig[32:48]
+#   seq i+3  SEAL_PART     actor 0, target = 3,        a..d = sig[48:64]
+#
+#   sig = Ed25519(seed, b"RVME" + device_id + link[i-1] + rec[i][0:16])
+#
+# A part copies t_ms, boot and flags of its seal record, so every byte of the
+# four records is fixed by the signed bytes and the signature itself. Key
+# rotation puts the new public key into the chain and seals it with the OLD
+# key right after, so the old key vouches for the new one:
+#
+#   seq j    KEY_ROTATE    actor = who asked, target = new key id, a..d = new[0:16]
+#   seq j+1  SEAL_PART     actor 0, target = 1,        a..d = new[16:32]
+#   seq j+2  SEAL_ED25519 (+3 parts) signed with the old key
+#
+# This module is imported only by profiles that sign (witness.seal =
+# "ed25519"); the curve code loads at the first signature.
+import hashlib
+
+from . import kinds
+
+DOMAIN = b"RVME"
+SEED_FILE = "rvm_ed25519.key"
+PUB_FILE = "rvm_ed25519.pub"
+
+
+def key_id(pub):
+    """16-bit id of an Ed25519 public key: SHA-256(b"RVMK-ed" + pub)[0:2]."""
+    d = hashlib.sha256(b"RVMK-ed" + bytes(pub)).digest()
+    return d[0] | (d[1] << 8)
+
+
+def message(device_id, prev_link, rec16):
+    """The bytes a seal signs (84 bytes)."""
+    return DOMAIN + bytes(device_id) + bytes(prev_link) + bytes(rec16)
+
+
+def signer(s):
+    """A Signer from a seed (bytes) or a Signer; loads the curve code."""
+    if isinstance(s, (bytes, bytearray)):
+        from .ed25519_sign import Signer
+        return Signer(s)
+    return s
+
+
+def _put(log, seq, payload16, first):
+    """Write 16 payload bytes into a..d of record seq; for a part, copy
+    t_ms, boot and flags of record `first`."""
+    rmv = log._rmv
+    o = (seq % log.ring_n) * 64
+    rmv[o + 16:o + 32] = payload16
+    if first is not None:
+        f = (first % log.ring_n) * 64
+        rmv[o + 4:o + 10] = rmv[f + 4:f + 10]
+        rmv[o + 11] = rmv[f + 11]
+
+
+def seal(log, sgn):
+    """Emit a signed seal (4 records) authenticating every record before it.
+    Returns the seq of the SEAL_ED25519 record."""
+    log.link_pending()
+    seq = log.emit(kinds.SEAL_ED25519, 0, sgn.kid)
+    o = (seq % log.ring_n) * 64
+    sig = sgn.sign(message(log.device_id, log._head, log._rmv[o:o + 16]))
+    _put(log, seq, sig[0:16], None)
+    for part in (1, 2, 3):
+        s = log.emit(kinds.SEAL_PART, 0, part)
+        _put(log, s, sig[16 * part:16 * part + 16], seq)
+    log.link_pending()
+    return seq
+
+
+def rotate(log, new, actor=0):
+    """Introduce key `new` (a seed or Signer) in the chain, sealed by the
+    log's current key; later seals of the log use `new`. Returns the seq of
+    the KEY_ROTATE record."""
+    old = signer(log.signer)
+    new = signer(new)
+    j = log.emit(kinds.KEY_ROTATE, actor, new.kid)
+    _put(log, j, new.pub[0:16], None)
+    s = log.emit(kinds.SEAL_PART, 0, 1)
+    _put(log, s, new.pub[16:32], j)
+    log.signer = old
+    log.seal()
+    log.signer = new
+    return j
+
+
+def unpack_sig(recs):
+    """The 64-byte signature from the 4 records of a signed seal."""
+    return b"".join(bytes(r[16:32]) for r in recs)
+
+
+def load_seed(pf, generate=False):
+    """(seed or None, generated) from the platform's SEED_FILE; with
+    generate, a missing seed is made from os.urandom and written along
+    with the public key (PUB_FILE) for the auditor to fetch."""
+    seed = pf.read_file(SEED_FILE)
+    if seed is not None and len(seed) == 32:
+        return seed, False
+    if not generate:
+        return None, False
+    import os
+    seed = os.urandom(32)
+    pf.write_file(SEED_FILE, seed)
+    sg = signer(seed)
+    pf.write_file(PUB_FILE, sg.pub)
+    return sg, True
+
