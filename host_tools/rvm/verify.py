@@ -293,7 +293,7 @@ def scan(data, key, first, anchor, lo, hi, pubkey=None, device_id=None,
     return bad, reason, st.seals
 
 
-def verify_bytes(data, key=None, pubkey=None):
+def verify_bytes(data, key=None, pubkey=None, info=None):
     """Verify a whole .rvmw image: HMAC seals with `key`, Ed25519 seals with
     `pubkey` (either may be None). Returns a report dict (never raises for
     bad logs; the verdict says what is wrong)."""
@@ -313,10 +313,11 @@ def verify_bytes(data, key=None, pubkey=None):
     rep["first_seq"] = first
     nrec, extra = divmod(len(data) - HDR, REC)
     rep["records"] = nrec
-    info = {}
+    info = {} if info is None else info
     bad_i, reason, seals = scan(data, key, first, anchor, 0, nrec, pubkey,
                                 device_id, info)
     rep["seals"] = len(seals)
+    info["seal_idx"] = seals
     rep["unchecked_seals"] = info["unchecked"]
     rep["key_rotations"] = info["rotations"]
     if info["rotations"]:
