@@ -111,3 +111,22 @@ def load_seed(pf, generate=False):
     pf.write_file(PUB_FILE, sg.pub)
     return sg, True
 
+
+
+def rotate_device(pf, log, actor=0):
+    """Rotate the board's seal key: a fresh seed from os.urandom, introduced
+    in the chain and sealed by the old key (rotate), the log flushed, then
+    the key files replaced. Returns {"rotate_seq", "key_id", "pubkey"}.
+    Order on a power cut: before the flush nothing changed; after the flush
+    and before the key file is written the board boots with the old key,
+    whose later seals verifiers refuse as made with a revoked key (loud,
+    not silent; rotate again from the console)."""
+    import os
+    seed = os.urandom(32)
+    new = signer(seed)
+    j = rotate(log, new, actor)
+    log.flush()
+    pf.write_file(SEED_FILE, seed)
+    pf.write_file(PUB_FILE, new.pub)
+    return {"rotate_seq": j, "key_id": new.kid,
+            "pubkey": "".join("%02x" % b for b in new.pub)}
