@@ -242,3 +242,33 @@ def test_cpython_portable_agrees_with_cryptography():
         k = Ed25519PrivateKey.from_private_bytes(seed)
         assert E.sign(seed, msg) == k.sign(msg)
         k.public_key().verify(E.sign(seed, msg), msg)
+
+
+def test_board_with_ed25519_profile_signs_its_shutdown_seal():
+    import agentkit as AK
+    from rvm_mp import main, eseal
+    from rvm_mp.witness_store import WitnessStore
+    root = kt.tmpdir("edboot")
+    try:
+        pf = AK.FakePlatform(root)
+        prof = AK.profile(agents=[])
+        prof["witness"]["seal"] = "ed25519"
+        main.run(fs=root, platform=pf, profile=prof, bundles={}, max_ms=60)
+        pub = pf.read_file(eseal.PUB_FILE)
+        assert pub == E.public_key(pf.read_file(eseal.SEED_FILE))
+        st = WitnessStore(root + "/witness", 64, genesis_link(kt.DEVICE_ID))
+        nxt, link = st.head()
+        s = nxt - 4
+        recs = [st.read(s + p) for p in range(4)]
+        assert recs[0][10] == kinds.SEAL_ED25519
+        assert [r[10] for r in recs[1:]] == [kinds.SEAL_PART] * 3
+        assert st.read(s - 1)[10] == kinds.SHUTDOWN
+        prev = st.read(s - 1)[32:64]
+        msg = eseal.message(kt.DEVICE_ID, prev, recs[0][0:16])
+        assert E.verify(pub, msg, eseal.unpack_sig(recs))
+        # the HMAC key is still there (bundles), but no seal uses it
+        assert pf.device_key()
+        assert not [r for r in st.iter_range(0, nxt) if r[10] == kinds.SEAL]
+        st.close()
+    finally:
+        kt.rmtree(root)
