@@ -9,9 +9,9 @@ import sys
 
 IMPL = None
 try:
-    import ed25519_c as _c  # natmod: sign(seed64, pub, msg) -> sig
+    import ed25519_c as _c  # natmod (native/ed25519): sign, public, sha512
     IMPL = "natmod"
-except ImportError:
+except (ImportError, ValueError):  # absent, or built for another arch/.mpy
     _c = None
 if _c is None:
     try:
@@ -50,13 +50,18 @@ class Signer:
             self._k = _Priv.from_private_bytes(seed)
             self.pub = self._k.public_key().public_bytes(
                 s.Encoding.Raw, s.PublicFormat.Raw)
+        elif _c is not None:
+            # the expanded key (clamped scalar, prefix) is kept: no SHA-512
+            # of the seed per signature; no big ints on this path
+            h = _c.sha512(seed)
+            a = bytearray(h[0:32])
+            a[0] &= 248
+            a[31] = (a[31] & 127) | 64
+            self._exp = bytes(a) + h[32:64]
+            self.pub = _c.public(bytes(a))
         else:
-            # the expanded key (scalar, prefix) is kept: no SHA-512 of the
-            # seed and no [a]B per signature
             from . import ed25519_portable as p
             self._a, self._prefix, self.pub = p.expand(seed)
-            if _c is not None:
-                self._exp = self._a.to_bytes(32, "little") + self._prefix
         self.kid = key_id(self.pub)
 
     def sign(self, msg):

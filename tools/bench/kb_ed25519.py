@@ -4,7 +4,11 @@
 #   sign, portable        ed25519_portable.sign_expanded of one seal message
 #                         (84 bytes): what a board without the natmod pays
 #   sign, chosen impl     ed25519_sign.Signer.sign (natmod where deployed,
-#                         cryptography on CPython, else the portable code)
+#                         cryptography on CPython, else the portable code);
+#                         on MicroPython the natmod is used when
+#                         native/ed25519/ed25519_c.mpy was built
+#                         (make -C native/ed25519), else a row says so
+#   portable / chosen     how much the natmod (or cryptography) saves
 #   signed seal           WitnessLog.seal() with a signer: SHA-512 x2, one
 #                         fixed-base scalar multiplication, 4 records, links
 #   HMAC seal (peer)      WitnessLog.seal() with an HMAC key, same run
@@ -41,7 +45,22 @@ def _stats(xs):
     return xs[0], xs[len(xs) // 2]
 
 
+def _natmod_path():
+    import sys
+    try:
+        import os
+        root = os.getcwd()
+        os.stat(root + "/native/ed25519/ed25519_c.mpy")
+    except (OSError, ImportError):
+        return False
+    sys.path.insert(0, root + "/native/ed25519")
+    return True
+
+
 def bench(emit):
+    import sys
+    if sys.implementation.name == "micropython" and not _natmod_path():
+        emit("natmod ed25519_c", 0, "-", "not built: make -C native/ed25519")
     from rvm_mp import ed25519_sign
     a, prefix, pub = E.expand(_SEED)
     sg = ed25519_sign.Signer(_SEED)
@@ -78,6 +97,8 @@ def bench(emit):
         lo, med = _stats(rows[key])
         emit(name + " (min)", lo / div, unit, note)
         emit(name + " (median)", med / div, unit)
+    emit("portable / chosen impl sign", _stats(rows["port"])[0] / _stats(rows["impl"])[0],
+         "x", "min over min")
     e = _stats(rows["eseal"])[0]
     h = _stats(rows["hseal"])[0]
     emit("signed / HMAC seal", e / h, "x", "min over min")
