@@ -497,7 +497,8 @@ class Control:
         if s < 0:
             return errors.ENOENT  # no device key: nothing can be sealed
         self.log.service()
-        return {"seal_seq": s, "next": self.log.next_seq}
+        # the last record the seal covers (a signed seal is 4 records)
+        return {"seal_seq": self.log.last_seal_seq, "next": self.log.next_seq}
 
     def c_keyrotate(self, args):
         """New Ed25519 seal key, vouched for by the old one (eseal.py)."""

@@ -371,3 +371,61 @@ def test_audit_with_pubkey_keeps_heads_and_refuses_a_fork(tmp_path, capsys):
     # nothing of the refused log was stored
     n = con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     assert n == (len(export(log)) - HDR) // 64
+
+
+# ---- end to end: a signing board behind the console -------------------------
+
+class _SigningBoard:
+    """boardkit's in-process board, but its log signs seals (witness.seal =
+    ed25519) and its platform holds the seal key files."""
+
+    def __init__(self, path):
+        import boardkit
+        from rvm_mp import board, control
+        from rvm_mp.hal import Platform, MemConsole
+        from rvm_mp.kernel import Kernel
+        from rvm_mp.witness_store import WitnessStore
+        from host_tools.rvm.transport import LoopbackTransport
+        prof = board.load("seed-512k", dirs=(os.path.join(ROOT, "boards"),))
+        pf = Platform(path, device_id=DEV, key=boardkit.KEY)
+        pf.write_file(eseal.SEED_FILE, SEED)
+        con = pf.attach_console(MemConsole())
+        st = WitnessStore(os.path.join(path, "wit"), seg_records=32,
+                          genesis=genesis_link(DEV))
+        seed, _ = eseal.load_seed(pf)
+        log = WitnessLog(DEV, boot=1, ring=16, store=st, signer=seed)
+        log.emit(K.BOOT_BEGIN, 0, 0, 1)
+        self.kernel = Kernel(pf, prof, log=log)
+        self.pf = pf
+        self.control = control.Control(self.kernel, pf, board="seed-512k")
+        self.t = LoopbackTransport(self.control, con)
+
+
+def test_pull_from_a_signing_board_rotate_and_pull_again(tmp_path, capsys):
+    from host_tools.rvm import console
+    os.makedirs(str(tmp_path / "fs"))
+    brd = _SigningBoard(str(tmp_path / "fs"))
+    for i in range(70):
+        brd.kernel.log.emit(K.IPC_SEND, 2, 3, i)
+    brd.kernel.log.service()
+    a = str(tmp_path / "a.rvmw")
+    rep = console.pull(brd.t, a, window=32, timeout=0.5)
+    v = V.verify_bytes(open(a, "rb").read(), pubkey=PUB)
+    assert v["verdict"] == "verified" and v["unsealed_tail"] == 0, v
+    assert rep["last_seq"] == rep["seal_seq"] == v["sealed_through"]
+    # rotate on the board over the console; the new public key comes back
+    out = console.run_command(brd.t, "keyrotate", timeout=2.0)
+    new_pub = bytes.fromhex(out["pubkey"])
+    assert brd.pf.read_file(eseal.PUB_FILE) == new_pub != PUB
+    for i in range(40):
+        brd.kernel.log.emit(K.IPC_SEND, 2, 3, i)
+    b = str(tmp_path / "b.rvmw")
+    console.pull(brd.t, b, window=32, timeout=0.5)
+    v = V.verify_bytes(open(b, "rb").read(), pubkey=PUB)
+    assert v["verdict"] == "verified" and v["pubkey_end"] == new_pub.hex(), v
+    assert v["key_rotations"][0]["seq"] == out["rotate_seq"]
+    rc = cli.main(["verify", b, "--pubkey", PUB.hex(), "--since", a])
+    assert rc == 0 and capsys.readouterr().out.startswith("consistent:")
+    db = str(tmp_path / "d.sqlite")
+    assert cli.main(["audit", a, "--db", db, "--pubkey", PUB.hex()]) == 0
+    assert cli.main(["audit", b, "--db", db, "--pubkey", PUB.hex()]) == 0
