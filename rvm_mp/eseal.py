@@ -61,11 +61,20 @@ def _put(log, seq, payload16, first):
 
 def seal(log, sgn):
     """Emit a signed seal (4 records) authenticating every record before it.
-    Returns the seq of the SEAL_ED25519 record."""
+    Returns the seq of the SEAL_ED25519 record, or -1 when there was no RAM
+    to sign (the record is then a denied SEAL_ED25519, docs/witness-kinds.md)."""
     log.link_pending()
     seq = log.emit(kinds.SEAL_ED25519, 0, sgn.kid)
     o = (seq % log.ring_n) * 64
-    sig = sgn.sign(message(log.device_id, log._head, log._rmv[o:o + 16]))
+    try:
+        sig = sgn.sign(message(log.device_id, log._head, log._rmv[o:o + 16]))
+    except MemoryError:
+        # the record stays as a witnessed refusal: denied flag, ENOMEM in b,
+        # no parts (the record is not linked yet, so it can still change)
+        log._rmv[o + 11] |= 1
+        log._rmv[o + 16:o + 32] = bytes(16)
+        log._rmv[o + 20] = 19  # errors.ENOMEM
+        return -1
     _put(log, seq, sig[0:16], None)
     for part in (1, 2, 3):
         s = log.emit(kinds.SEAL_PART, 0, part)

@@ -257,10 +257,17 @@ class WitnessLog:
         """Emit a SEAL record authenticating every record before it.
         Returns its seq, or -1 when the log has no key."""
         if self.signer is not None:
-            from . import eseal
-            self.signer = eseal.signer(self.signer)
-            seq = eseal.seal(self, self.signer)
-            self._seal_base = self.next_seq
+            self._seal_base = self.next_seq + 4
+            try:
+                from . import eseal
+                self.signer = eseal.signer(self.signer)
+                seq = eseal.seal(self, self.signer)
+            except MemoryError:  # no RAM to sign: a witnessed refusal, no parts
+                self._seal_base = self.next_seq + 1
+                self.deny(kinds.SEAL_ED25519, 0, 0, 19)  # 19 = errors.ENOMEM
+                return -1
+            if seq < 0:
+                return -1
             self.last_seal_seq = self.next_seq - 1
             return seq
         if self._hm is None:

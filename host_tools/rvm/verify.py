@@ -183,6 +183,8 @@ class _SealState:
             self.skip = i + 2
             return None
         # SEAL_ED25519
+        if data[o + 11] & 1:  # a refused seal (no RAM to sign): not a seal
+            return None
         if actor != 0:
             return i, "Ed25519 seal with non-kernel actor %d" % actor
         if target != self.ekid:

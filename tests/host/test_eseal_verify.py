@@ -429,3 +429,16 @@ def test_pull_from_a_signing_board_rotate_and_pull_again(tmp_path, capsys):
     db = str(tmp_path / "d.sqlite")
     assert cli.main(["audit", a, "--db", db, "--pubkey", PUB.hex()]) == 0
     assert cli.main(["audit", b, "--db", db, "--pubkey", PUB.hex()]) == 0
+
+
+def test_refused_seal_is_skipped_by_the_verifier():
+    import test_eseal as KT  # noqa: the kernel test's out-of-RAM signer
+    log = WitnessLog(DEV, ring=256, clock=_clock, signer=KT._NoRam())
+    log.emit(K.IPC_SEND, 2, 3)
+    assert log.seal() == -1
+    log.signer = SEED
+    log.emit(K.IPC_SEND, 2, 3)
+    s = log.seal()
+    rep = V.verify_bytes(export(log), pubkey=PUB)
+    assert rep["verdict"] == "verified" and rep["seals"] == 1
+    assert rep["sealed_through"] == s + 3

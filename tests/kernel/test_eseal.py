@@ -272,3 +272,33 @@ def test_board_with_ed25519_profile_signs_its_shutdown_seal():
         st.close()
     finally:
         kt.rmtree(root)
+
+
+class _NoRam:
+    """A signer that runs out of memory while signing."""
+
+    def __init__(self):
+        from rvm_mp.ed25519_sign import key_id
+        self.pub = E.public_key(SEED)
+        self.kid = key_id(self.pub)
+
+    def sign(self, msg):
+        raise MemoryError("no RAM")
+
+
+def test_seal_without_ram_is_a_witnessed_refusal():
+    log = WitnessLog(kt.DEVICE_ID, ring=64, seal_every=8, clock=_clock,
+                     signer=_NoRam())
+    for i in range(10):
+        log.emit(kinds.IPC_SEND, 2, 3, i)
+    s = log.next_seq
+    assert log.seal() == -1
+    r = log.record(s)
+    assert r[10] == kinds.SEAL_ED25519 and r[11] & 1
+    assert r[20] == 19 and log.next_seq == s + 1  # ENOMEM in b, no parts
+    assert log.last_seal_seq == -1
+    # the kernel keeps going; with RAM back the next seal is a real one
+    log.signer = SEED
+    log.emit(kinds.IPC_SEND, 2, 3)
+    s2 = log.seal()
+    assert s2 > s and _check_seal(log, s2, E.public_key(SEED))
