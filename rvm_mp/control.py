@@ -501,14 +501,11 @@ class Control:
         return {"seal_seq": self.log.last_seal_seq, "next": self.log.next_seq}
 
     def c_keyrotate(self, args):
-        """New Ed25519 seal key, vouched for by the old one (eseal.py)."""
         r = self._gate(_OT_PARTITION, 0, _R_WRITE, OP_SEAL)
         if r:
             return r
-        if self.log.signer is None:
-            return errors.ENOENT  # the profile seals with HMAC: no key to rotate
-        from .eseal import rotate_device
-        return rotate_device(self.pf, self.log, self.pid)
+        from .eseal import console_rotate
+        return console_rotate(self)
 
     def c_reboot(self, args):
         r = self._gate(_OT_PARTITION, 0, _R_WRITE, OP_REBOOT)

@@ -22,6 +22,7 @@
 import hashlib
 
 from . import kinds
+from .witness import WitnessLog
 
 DOMAIN = b"RVME"
 SEED_FILE = "rvm_ed25519.key"
@@ -45,6 +46,50 @@ def signer(s):
         from .ed25519_sign import Signer
         return Signer(s)
     return s
+
+
+class SignedWitnessLog(WitnessLog):
+    """A WitnessLog whose seals are Ed25519 signatures (the profile's
+    witness.seal = "ed25519"). Kept out of witness.py so that boards with
+    HMAC seals load none of it. `signer`: a 32-byte seed (the Signer, and
+    with it the curve code, is made at the first seal) or a Signer."""
+
+    def __init__(self, device_id, signer=None, **kw):
+        WitnessLog.__init__(self, device_id, **kw)
+        self.signer = signer
+
+    def service(self):
+        if self.seal_every and self.signer is not None and \
+                self.next_seq - self._seal_base >= self.seal_every:
+            self.seal()
+        self.link_pending()
+        return self.flush()
+
+    def seal(self):
+        """Emit a signed seal (4 records); returns the seq of its first
+        record, or -1 without a key or without RAM to sign (then a denied
+        SEAL_ED25519 witnesses the refusal)."""
+        if self.signer is None:
+            return WitnessLog.seal(self)
+        self._seal_base = self.next_seq + 4
+        try:
+            self.signer = signer(self.signer)
+        except MemoryError:
+            self._seal_base = self.next_seq + 1
+            self.deny(kinds.SEAL_ED25519, 0, 0, 19)  # 19 = errors.ENOMEM
+            return -1
+        seq = seal(self, self.signer)
+        if seq >= 0:
+            self.last_seal_seq = self.next_seq - 1
+        return seq
+
+
+def console_rotate(ctl):
+    """The console's `keyrotate` (control.py): ENOENT unless the log signs."""
+    if getattr(ctl.log, "signer", None) is None:
+        from . import errors
+        return errors.ENOENT  # the profile seals with HMAC: no key to rotate
+    return rotate_device(ctl.pf, ctl.log, ctl.pid)
 
 
 def _put(log, seq, payload16, first):

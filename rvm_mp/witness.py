@@ -99,7 +99,7 @@ class WitnessLog:
     optional persistent store (witness_store.WitnessStore)."""
 
     def __init__(self, device_id, boot=0, key=None, ring=64, seal_every=0,
-                 store=None, clock=ticks_ms, signer=None):
+                 store=None, clock=ticks_ms):
         from .hmac256 import Hmac256, key_id
         self.device_id = bytes(device_id)
         if len(self.device_id) != 16:
@@ -107,9 +107,6 @@ class WitnessLog:
         self.boot = boot & 0xFFFF
         self._hm = Hmac256(key) if key else None
         self.key_id = key_id(key) if key else 0
-        # Ed25519 seals instead of HMAC ones (rvm_mp/eseal.py): a 32-byte
-        # seed, turned into a Signer (curve code loaded) at the first seal
-        self.signer = signer
         self.ring_n = ring
         self._ring = bytearray(ring * REC_SIZE)
         self._rmv = memoryview(self._ring)
@@ -222,7 +219,7 @@ class WitnessLog:
     def service(self):
         """The kernel's flush point: link, seal if due, persist.
         Returns the seq through which records are durable (-1 for none)."""
-        if self.seal_every and (self._hm or self.signer) and \
+        if self.seal_every and self._hm and \
                 self.next_seq - self._seal_base >= self.seal_every:
             self.seal()
         self.link_pending()
@@ -256,20 +253,6 @@ class WitnessLog:
     def seal(self):
         """Emit a SEAL record authenticating every record before it.
         Returns its seq, or -1 when the log has no key."""
-        if self.signer is not None:
-            self._seal_base = self.next_seq + 4
-            try:
-                from . import eseal
-                self.signer = eseal.signer(self.signer)
-                seq = eseal.seal(self, self.signer)
-            except MemoryError:  # no RAM to sign: a witnessed refusal, no parts
-                self._seal_base = self.next_seq + 1
-                self.deny(kinds.SEAL_ED25519, 0, 0, 19)  # 19 = errors.ENOMEM
-                return -1
-            if seq < 0:
-                return -1
-            self.last_seal_seq = self.next_seq - 1
-            return seq
         if self._hm is None:
             return -1
         self.link_pending()

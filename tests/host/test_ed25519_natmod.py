@@ -34,7 +34,7 @@ import sys, os
 sys.path.insert(0, %(root)r)
 sys.path.insert(0, %(root)r + "/tests/kernel")
 from rvm_mp import ed25519_sign, ed25519_portable as E, sha512, kinds
-from rvm_mp.witness import WitnessLog
+from rvm_mp.eseal import SignedWitnessLog
 import test_eseal as T
 print("IMPL", ed25519_sign.IMPL)
 for sk, pk, msg, sig in T.RFC8032:
@@ -51,7 +51,7 @@ if ed25519_sign.IMPL == "natmod":
         s = ed25519_sign.Signer(seed)
         assert s.pub == E.public_key(seed)
         assert s.sign(msg) == E.sign(seed, msg)
-log = WitnessLog(bytes(range(16)), boot=1, ring=256, seal_every=16,
+log = SignedWitnessLog(bytes(range(16)), boot=1, ring=256, seal_every=16,
                  signer=bytes(range(100, 132)))
 for i in range(50):
     log.emit(kinds.IPC_SEND, 2, 3, i)

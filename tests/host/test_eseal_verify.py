@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rvm_mp import eseal, kinds as K
 from rvm_mp.ed25519_sign import Signer
 from rvm_mp.witness import WitnessLog, chain_link, genesis_link
+from rvm_mp.eseal import SignedWitnessLog
 from host_tools.rvm import audit as A, cli, consistency as C, verify as V
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,7 +32,7 @@ def _clock():
 
 
 def make_log(n=40, seal_every=10, variant=0, rotate_at=None, ring=1024):
-    log = WitnessLog(DEV, boot=2, ring=ring, seal_every=seal_every, clock=_clock,
+    log = SignedWitnessLog(DEV, boot=2, ring=ring, seal_every=seal_every, clock=_clock,
                      signer=SEED)
     for i in range(n):
         if rotate_at is not None and i == rotate_at:
@@ -91,10 +92,10 @@ def test_signed_log_verifies_with_public_key_only():
 MP_SCRIPT = r'''
 import sys
 sys.path.insert(0, %(root)r)
-from rvm_mp.witness import WitnessLog
+from rvm_mp.eseal import SignedWitnessLog
 from rvm_mp import kinds, eseal, ed25519_sign
 assert ed25519_sign.IMPL in ("portable", "natmod"), ed25519_sign.IMPL
-log = WitnessLog(bytes(range(16)), boot=1, ring=256, seal_every=16,
+log = SignedWitnessLog(bytes(range(16)), boot=1, ring=256, seal_every=16,
                  signer=bytes(range(100, 132)))
 for i in range(40):
     if i == 20:
@@ -205,7 +206,7 @@ def test_rotation_followed_and_old_key_revoked():
 
 
 def test_rotation_must_be_sealed_by_the_old_key_right_after():
-    log = WitnessLog(DEV, ring=256, clock=_clock, signer=SEED)
+    log = SignedWitnessLog(DEV, ring=256, clock=_clock, signer=SEED)
     log.emit(K.BOOT_BEGIN)
     log.seal()
     new = Signer(SEED2)
@@ -218,7 +219,7 @@ def test_rotation_must_be_sealed_by_the_old_key_right_after():
     rep = V.verify_bytes(export(log), pubkey=PUB)
     assert rep["bad_seq"] == j + 2 and "not sealed by the old key" in rep["reason"]
     # a rotation sealed by the NEW key instead of the old one
-    log = WitnessLog(DEV, ring=256, clock=_clock, signer=SEED)
+    log = SignedWitnessLog(DEV, ring=256, clock=_clock, signer=SEED)
     log.emit(K.BOOT_BEGIN)
     log.seal()
     j = log.emit(K.KEY_ROTATE, 1, new.kid)
@@ -393,7 +394,7 @@ class _SigningBoard:
         st = WitnessStore(os.path.join(path, "wit"), seg_records=32,
                           genesis=genesis_link(DEV))
         seed, _ = eseal.load_seed(pf)
-        log = WitnessLog(DEV, boot=1, ring=16, store=st, signer=seed)
+        log = SignedWitnessLog(DEV, boot=1, ring=16, store=st, signer=seed)
         log.emit(K.BOOT_BEGIN, 0, 0, 1)
         self.kernel = Kernel(pf, prof, log=log)
         self.pf = pf
@@ -433,7 +434,7 @@ def test_pull_from_a_signing_board_rotate_and_pull_again(tmp_path, capsys):
 
 def test_refused_seal_is_skipped_by_the_verifier():
     import test_eseal as KT  # noqa: the kernel test's out-of-RAM signer
-    log = WitnessLog(DEV, ring=256, clock=_clock, signer=KT._NoRam())
+    log = SignedWitnessLog(DEV, ring=256, clock=_clock, signer=KT._NoRam())
     log.emit(K.IPC_SEND, 2, 3)
     assert log.seal() == -1
     log.signer = SEED

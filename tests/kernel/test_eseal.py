@@ -7,6 +7,7 @@ import sys
 import kt
 from rvm_mp import kinds, sha512, ed25519_portable as E
 from rvm_mp.witness import WitnessLog, genesis_link, chain_link
+from rvm_mp.eseal import SignedWitnessLog
 
 HEAP = "512K"
 
@@ -109,7 +110,7 @@ def test_signer_matches_rfc_and_picks_one_implementation():
 
 
 def _signed_log(n=30, seal_every=10, ring=128):
-    log = WitnessLog(kt.DEVICE_ID, boot=3, ring=ring, seal_every=seal_every,
+    log = SignedWitnessLog(kt.DEVICE_ID, boot=3, ring=ring, seal_every=seal_every,
                      clock=_clock, signer=SEED)
     for i in range(n):
         log.emit(kinds.IPC_SEND, 2, 3, i, i * 7)
@@ -199,7 +200,7 @@ def test_console_keyrotate_witnessed_and_key_files_replaced():
     try:
         pf = Platform(d, device_id=kt.DEVICE_ID)
         sg, _ = eseal.load_seed(pf, generate=True)
-        log = WitnessLog(kt.DEVICE_ID, ring=64, clock=_clock, signer=sg)
+        log = SignedWitnessLog(kt.DEVICE_ID, ring=64, clock=_clock, signer=sg)
         log.emit(kinds.BOOT_BEGIN)
         rep = eseal.rotate_device(pf, log, actor=1)
         seed = pf.read_file(eseal.SEED_FILE)
@@ -223,8 +224,12 @@ def test_hmac_seals_do_not_load_the_curve_code():
     assert log.seal() >= 0
     assert "rvm_mp.ed25519_sign" not in sys.modules
     assert "rvm_mp.eseal" not in sys.modules
-    # a signing log loads it only at its first seal
-    log2 = WitnessLog(kt.DEVICE_ID, ring=32, clock=_clock, signer=SEED)
+    # witness.py itself knows nothing of Ed25519
+    import rvm_mp.witness as W
+    assert not hasattr(W.WitnessLog, "signer")
+    # a signing log loads the curve code only at its first seal
+    from rvm_mp.eseal import SignedWitnessLog
+    log2 = SignedWitnessLog(kt.DEVICE_ID, ring=32, clock=_clock, signer=SEED)
     log2.emit(kinds.BOOT_BEGIN)
     assert "rvm_mp.ed25519_sign" not in sys.modules
     log2.seal()
@@ -287,7 +292,7 @@ class _NoRam:
 
 
 def test_seal_without_ram_is_a_witnessed_refusal():
-    log = WitnessLog(kt.DEVICE_ID, ring=64, seal_every=8, clock=_clock,
+    log = SignedWitnessLog(kt.DEVICE_ID, ring=64, seal_every=8, clock=_clock,
                      signer=_NoRam())
     for i in range(10):
         log.emit(kinds.IPC_SEND, 2, 3, i)

@@ -16,6 +16,7 @@ import time
 from rvm_mp import eseal, kinds
 from rvm_mp.ed25519_sign import Signer
 from rvm_mp.witness import WitnessLog
+from rvm_mp.eseal import SignedWitnessLog
 from host_tools.rvm import consistency as C, verify as V
 
 N = 200000
@@ -25,8 +26,9 @@ REPEAT = 5
 
 
 def _log(**kw):
-    log = WitnessLog(bytes(range(16)), boot=1, ring=N + 8, seal_every=1000,
-                     clock=lambda: 777, **kw)
+    cls = SignedWitnessLog if "signer" in kw else WitnessLog
+    log = cls(bytes(range(16)), boot=1, ring=N + 8, seal_every=1000,
+              clock=lambda: 777, **kw)
     k = kinds.IPC_SEND
     i = 0
     half = None

@@ -20,6 +20,7 @@ from benchutil import ticks_us, ticks_diff
 from rvm_mp import kinds, ed25519_portable as E, sha512
 from rvm_mp.compat import collect
 from rvm_mp.witness import WitnessLog
+from rvm_mp.eseal import SignedWitnessLog
 
 _DEV = bytes(range(16))
 _KEY = bytes(range(32, 64))
@@ -64,7 +65,7 @@ def bench(emit):
     from rvm_mp import ed25519_sign
     a, prefix, pub = E.expand(_SEED)
     sg = ed25519_sign.Signer(_SEED)
-    elog = WitnessLog(_DEV, boot=1, ring=256, clock=_clock, signer=sg)
+    elog = SignedWitnessLog(_DEV, boot=1, ring=256, clock=_clock, signer=sg)
     hlog = WitnessLog(_DEV, boot=1, key=_KEY, ring=256, clock=_clock)
     sig = E.sign_expanded(a, prefix, pub, _MSG)
     blk = bytes(100)
