@@ -19,6 +19,7 @@ HELP = (
     "seal                      seal the witness log now",
     "keyrotate                 new Ed25519 seal key, sealed by the old one",
     "reboot                    seal, flush and reset the board",
+    "out [PID]                 what agents printed (escaped, per pid)",
 )
 
 

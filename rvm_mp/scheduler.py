@@ -141,6 +141,9 @@ class Task:
     # a task is first boosted: boards without an engine never grow every
     # Task's instance dict by it.
     wboost = 0
+    refusals = 0    # refusals this epoch (the refusal budget, runtime.py)
+    floods = 0      # consecutive epochs it spent its whole refusal budget
+    out = None      # the agent's print buffer (bytearray) once loaded
 
     def __init__(self, pid, name=""):
         self.pid = pid
