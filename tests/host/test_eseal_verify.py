@@ -443,3 +443,13 @@ def test_refused_seal_is_skipped_by_the_verifier():
     rep = V.verify_bytes(export(log), pubkey=PUB)
     assert rep["verdict"] == "verified" and rep["seals"] == 1
     assert rep["sealed_through"] == s + 3
+
+
+def test_build_ships_the_seal_code_only_to_signing_profiles():
+    from host_tools.rvm import boards, build
+    names = lambda prof: {os.path.basename(r) for r, _ in build.sources(prof)}
+    hm = names(boards.load("seed-64k"))
+    ed = names(boards.load("appliance"))
+    for m in ("eseal.py", "ed25519_sign.py", "ed25519_portable.py", "sha512.py"):
+        assert m not in hm and m in ed
+    assert "witness.py" in hm and "ed25519.py" in hm  # P3 verify stays
