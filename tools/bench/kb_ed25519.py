@@ -9,7 +9,7 @@
 #                         native/ed25519/ed25519_c.mpy was built
 #                         (make -C native/ed25519), else a row says so
 #   portable / chosen     how much the natmod (or cryptography) saves
-#   signed seal           WitnessLog.seal() with a signer: SHA-512 x2, one
+#   signed seal           SignedWitnessLog.seal(): SHA-512 x2, one
 #                         fixed-base scalar multiplication, 4 records, links
 #   HMAC seal (peer)      WitnessLog.seal() with an HMAC key, same run
 #   signed / HMAC seal    the ratio a profile pays to drop the shared secret
@@ -90,7 +90,7 @@ def bench(emit):
             ("port", "ed25519 sign, portable", "ms/op", 1000, "84-byte seal message"),
             ("impl", "ed25519 sign, chosen impl (%s)" % ed25519_sign.IMPL, "ms/op",
              1000, "natmod > cryptography > portable"),
-            ("eseal", "signed seal (WitnessLog.seal)", "ms/op", 1000,
+            ("eseal", "signed seal (SignedWitnessLog.seal)", "ms/op", 1000,
              "sign + 4 records + links"),
             ("hseal", "HMAC seal (peer)", "us/op", 1, "same run"),
             ("ver", "ed25519 verify, portable", "ms/op", 1000, "host uses cryptography"),
