@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS records(
   degraded INTEGER, tier INTEGER, actor INTEGER, target INTEGER,
   a INTEGER, b INTEGER, c INTEGER, d INTEGER, link TEXT, sealed INTEGER,
   log_id INTEGER, PRIMARY KEY(device_id, seq));
+CREATE TABLE IF NOT EXISTS pubkeys(
+  device_id TEXT, from_seq INTEGER, pubkey TEXT, PRIMARY KEY(device_id, from_seq));
 CREATE TABLE IF NOT EXISTS heads(
   device_id TEXT, seq INTEGER, link TEXT, log_id INTEGER,
   PRIMARY KEY(device_id, seq));
@@ -96,6 +98,27 @@ def check_heads(db, dev, data, rep):
     return None
 
 
+def key_in_force(db, data, pubkey):
+    """The Ed25519 key to verify `data` with: when `pubkey` is one this
+    database has seen for the device (the one first given, or one a verified
+    KEY_ROTATE introduced), the device's key in force at the file's first
+    seq, so an auditor keeps passing the key they were first given after
+    the board rotated. Otherwise `pubkey` itself."""
+    try:
+        dev, _, first = V.parse_header(data)
+    except ValueError:
+        return pubkey
+    rows = db.execute("SELECT from_seq, pubkey FROM pubkeys WHERE device_id=? "
+                      "ORDER BY from_seq", (dev.hex(),)).fetchall()
+    if pubkey.hex() not in [r[1] for r in rows]:
+        return pubkey
+    use = pubkey
+    for seq, pk in rows:
+        if seq <= first:
+            use = bytes.fromhex(pk)
+    return use
+
+
 def import_log(db, path, key=None, pubkey=None):
     """Verify `path` with `key` (HMAC seals) and/or `pubkey` (Ed25519
     seals), check it against the stored sealed heads and store its records.
@@ -107,6 +130,8 @@ def import_log(db, path, key=None, pubkey=None):
     except OSError as e:
         raise RvmToolError("cannot read %s: %s" % (path, e.strerror))
     info = {}
+    if pubkey is not None:
+        pubkey = key_in_force(db, data, pubkey)
     rep = V.verify_bytes(data, key, pubkey, info)
     if rep["verdict"] != "verified":
         raise RvmToolError("refusing %s: log is %s%s" % (
@@ -158,6 +183,12 @@ def import_log(db, path, key=None, pubkey=None):
         added += 1
     for seq, link in C.sealed_heads(data, rep["first_seq"], info["seal_idx"]):
         cur.execute("INSERT OR IGNORE INTO heads VALUES (?,?,?,?)", (dev, seq, link, log_id))
+    if pubkey is not None:
+        cur.execute("INSERT OR IGNORE INTO pubkeys VALUES (?,?,?)",
+                    (dev, rep["first_seq"], pubkey.hex()))
+        for r in rep["key_rotations"]:  # in force after the old key's seal
+            cur.execute("INSERT OR IGNORE INTO pubkeys VALUES (?,?,?)",
+                        (dev, r["seq"] + 6, r["new_pubkey"]))
     db.commit()
     return {"file": path, "device_id": dev, "records": rep["records"], "added": added,
             "first_seq": rep["first_seq"], "last_seq": rep["last_seq"],

@@ -453,3 +453,23 @@ def test_build_ships_the_seal_code_only_to_signing_profiles():
     for m in ("eseal.py", "ed25519_sign.py", "ed25519_portable.py", "sha512.py"):
         assert m not in hm and m in ed
     assert "witness.py" in hm and "ed25519.py" in hm  # P3 verify stays
+
+
+def test_audit_follows_a_rotation_into_later_range_pulls(tmp_path, capsys):
+    log = make_log(n=30, seal_every=8, rotate_at=10)
+    for i in range(20):
+        log.emit(K.IPC_SEND, 2, 3, i)
+        log.service()
+    log.seal()
+    whole = export(log)
+    rot = V.verify_bytes(whole, pubkey=PUB)["key_rotations"][0]["seq"]
+    later = export(log, lo=rot + 12)  # starts after the rotation: new key
+    assert V.verify_bytes(later, pubkey=PUB)["verdict"] == "tampered"
+    f = _files(tmp_path, whole=whole, later=later)
+    db = str(tmp_path / "k.sqlite")
+    assert cli.main(["audit", f["whole"], "--db", db, "--pubkey", PUB.hex()]) == 0
+    # the auditor keeps giving the first key; the database knows the rotation
+    assert cli.main(["audit", f["later"], "--db", db, "--pubkey", PUB.hex()]) == 0
+    # an unrelated key is used as given (and refused)
+    other = Signer(bytes(32)).pub.hex()
+    assert cli.main(["audit", f["later"], "--db", db, "--pubkey", other]) == 1
