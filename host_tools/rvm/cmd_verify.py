@@ -1,4 +1,5 @@
-"""rvm verify FILE (--key-hex HEX | --pubkey HEX|FILE) [--since OLD] [--json]"""
+"""rvm verify FILE [--key-hex HEX] [--pubkey HEX|FILE] [--since OLD] [--json]
+(at least one key; with both, a log that changed seal kind is checked whole)"""
 import json
 
 from . import verify as V
@@ -14,17 +15,18 @@ def register(sub):
                        "or forked, 2 usage or I/O error, 3 chain intact but "
                        "unsealed (or a gap between OLD and FILE).")
     p.add_argument("file")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--key-hex", help="the device's HMAC seal key, hex")
-    g.add_argument("--pubkey", help="the device's Ed25519 public key: 64 hex "
+    p.add_argument("--key-hex", help="the device's HMAC seal key, hex")
+    p.add_argument("--pubkey", help="the device's Ed25519 public key: 64 hex "
                    "digits or a file (rvm keys gen --ed25519 writes FILE.pub)")
     p.add_argument("--since", metavar="OLD", help="an earlier pull of the same "
                    "device: prove FILE extends it")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
 
 
 def run(args, transport=None):
+    if args.key_hex is None and args.pubkey is None:
+        args.parser.error("give --key-hex (HMAC seals) and/or --pubkey (Ed25519 seals)")
     key = V.parse_key_hex(args.key_hex) if args.key_hex is not None else None
     pub = V.parse_pubkey(args.pubkey) if args.pubkey is not None else None
     if args.since:

@@ -289,9 +289,33 @@ def test_cli_bad_pubkey_one_line_exit_2(capsys, tmp_path, bad):
     assert len(lines) == 1 and lines[0].startswith("rvm: bad public key"), err
 
 
-def test_cli_key_and_pubkey_together_is_a_usage_error(tmp_path):
+def test_cli_both_keys_check_a_log_that_changed_seal_kind(tmp_path, capsys):
+    # HMAC seals first (boot 1), then the profile signs (boot 2, same store)
+    from rvm_mp.witness_store import WitnessStore
+    wd = str(tmp_path / "wit")
+    st = WitnessStore(wd, 32, genesis_link(DEV))
+    log = WitnessLog(DEV, boot=1, ring=64, key=bytes(range(32, 64)), store=st,
+                     clock=_clock)
+    log.emit(K.BOOT_BEGIN)
+    log.seal()
+    log.flush()
+    st.close()
+    st = WitnessStore(wd, 32, genesis_link(DEV))
+    sl = SignedWitnessLog(DEV, boot=2, ring=64, store=st, clock=_clock, signer=SEED)
+    sl.emit(K.BOOT_BEGIN)
+    sl.seal()
+    b = io.BytesIO()
+    sl.export(b)
+    data = b.getvalue()
+    f = _files(tmp_path, mixed=data)["mixed"]
+    rc, out, _ = _run(capsys, "verify", f, "--pubkey", PUB.hex(), "--key-hex",
+                      bytes(range(32, 64)).hex(), "--json")
+    rep = json.loads(out)
+    assert rc == 0 and rep["seals"] == 2 and rep["unchecked_seals"] == 0, rep
+    rc, out, _ = _run(capsys, "verify", f, "--pubkey", PUB.hex(), "--json")
+    assert rc == 0 and json.loads(out)["unchecked_seals"] == 1
     with pytest.raises(SystemExit) as e:
-        cli.main(["verify", "x.rvmw", "--pubkey", PUB.hex(), "--key-hex", "00" * 32])
+        cli.main(["verify", f])
     assert e.value.code == 2
 
 
