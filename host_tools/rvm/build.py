@@ -3,6 +3,7 @@
 dist/NAME/
   rvm_mp/*.mpy          every kernel module, mpy-cross -march=<profile mpy_march>
   rvm_mp/coherence/     only when the profile runs the coherence engine
+  Ed25519 seal modules  only when the profile signs its seals (witness.seal)
   board.json            the profile (what the device loads)
   BUILD.json            what was built: arch, mpy-cross version, files, sizes
 
@@ -24,6 +25,9 @@ ROOT = boards.ROOT
 PKG = os.path.join(ROOT, "rvm_mp")
 # modules a deployed board does not need (host-only or test-only helpers)
 HOST_ONLY = set()
+# the signed-seal code: flash (and boot's module measurement) only for
+# profiles with witness.seal = "ed25519"
+SEAL_ED25519 = {"eseal.py", "ed25519_sign.py", "ed25519_portable.py", "sha512.py"}
 
 
 def mpy_cross_exe():
@@ -44,7 +48,10 @@ def sources(profile):
         rel_dir = os.path.relpath(dirpath, ROOT)
         if "coherence" in rel_dir.split(os.sep) and not profile.get("coherence"):
             continue
+        signs = profile.get("witness", {}).get("seal") == "ed25519"
         for f in sorted(files):
+            if f in SEAL_ED25519 and not signs and rel_dir == "rvm_mp":
+                continue
             if f.endswith(".py") and f not in HOST_ONLY:
                 out.append((os.path.join(rel_dir, f), os.path.join(dirpath, f)))
     return out
