@@ -27,8 +27,9 @@
 import hashlib
 import struct
 
-from .compat import const, ticks_diff
+from .compat import const, ticks_diff, IS_MICROPYTHON
 from . import errors
+from . import impls
 from . import kinds
 from .captable import MAX_DEPTH, F_EXPIRES, R_GRANT, R_GRANT_ONCE
 from .partition import ST_RUNNING
@@ -241,11 +242,21 @@ class ProofGate:
         return commit_root(self, lo, hi)
 
 
-# P1 on the native emitter when the port has one (gate_native.py); the
-# portable method stays reachable for tests as p1_portable.
+# P1: the C natmod rvmn_p1 when present, else the native-emitter copy
+# (gate_native.py), else the portable method, which stays reachable for
+# tests as p1_portable (impls.py).
 p1_portable = ProofGate.p1
-try:
-    from .gate_native import p1 as _p1_native
-    ProofGate.p1 = _p1_native
-except (ImportError, SyntaxError):  # port without the native emitter
-    _p1_native = None
+_p1_native = None
+_p1_natmod = None
+_NP = impls.natmod("rvmn_p1")
+if _NP is not None:
+    _NP.init(_ESTATE, _EBADHANDLE, _ESTALE, _EWRONGOBJ, _ERIGHTS)
+    ProofGate.p1 = _p1_natmod = _NP.p1
+else:
+    try:
+        from .gate_native import p1 as _p1_native
+        ProofGate.p1 = _p1_native
+    except (ImportError, SyntaxError):  # port without the native emitter
+        pass
+impls.chose("p1", "natmod" if _NP else "native" if _p1_native and IS_MICROPYTHON
+            else "portable")

@@ -45,6 +45,7 @@
 # The switch path (pick, account, make_ready/sleep) does not allocate: a test
 # runs it under micropython.heap_lock().
 from .compat import const, ticks_diff, ticks_add
+from . import impls
 from . import kinds
 
 # task states
@@ -578,3 +579,22 @@ class Scheduler:
             else:
                 break
 
+
+# The pick in C (natmod rvmn_pick) when present: installed here and by
+# runtime.use_native(True) in place of switch_native.pick; use_native(False)
+# installs the portable pick_py (impls.py).
+pick_natmod = None
+_NPK = impls.natmod("rvmn_pick")
+if _NPK is not None:
+    _NPK.init(ticks_add(0, -1))
+    Scheduler.pick = pick_natmod = _NPK.pick
+
+
+def _pick_impl():
+    p = Scheduler.pick
+    if p is Scheduler.pick_py:
+        return "portable"
+    return "natmod" if p is pick_natmod else "native"
+
+
+impls.chose("pick", _pick_impl)

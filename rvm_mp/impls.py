@@ -1,0 +1,54 @@
+# Which implementation each hot path runs, chosen once at import
+# (DESIGN.md section 4): a C natmod from native/ (an .mpy on sys.path),
+# else a viper/native-emitter module, else the portable Python body.
+#
+#   hot path   natmod      viper / native          portable
+#   link       rvmn_link   sha256_viper            hashlib (witness.py)
+#   verify     rvmn_link   -                       witness.verify_window
+#   p1         rvmn_p1     gate_native (native)    ProofGate.p1
+#   pick       rvmn_pick   switch_native (native)  Scheduler.pick_py
+#   mincut     rvmn_cut    mincut_viper            mincut.ma_step_py
+#   crc        binascii.crc32 (firmware C) -> rvmn_crc -> frame.crc32_py
+#
+# A natmod that is missing or refused (wrong arch, wrong mpy version) is
+# skipped with one log line and the next implementation runs. CPython never
+# tries them (an .mpy is MicroPython's format). which() is what `rvm stat`
+# shows.
+import sys
+
+_CHOSEN = {}
+_TRY = [sys.implementation.name == "micropython"]
+
+
+def natmod(name):
+    """The natmod `name`, or None (one log line when it cannot be loaded)."""
+    if not _TRY[0]:
+        return None
+    try:
+        return __import__(name)
+    except (ImportError, ValueError, OSError, MemoryError) as e:
+        # ImportError: not on the board; ValueError: incompatible .mpy
+        # (arch or mpy sub-version); MemoryError: no room for its code
+        print("rvm-mp: natmod %s not loaded (%s); next implementation" % (name, e))
+        return None
+
+
+def chose(path, impl):
+    """Record the implementation of a hot path: a name, or a function that
+    returns it (for paths a profile can switch later, like the pick)."""
+    _CHOSEN[path] = impl
+
+
+def which():
+    """{hot path: "natmod" | "viper" | "native" | "binascii" | "portable"} for the
+    hot paths whose modules are loaded."""
+    out = {}
+    for k, v in _CHOSEN.items():
+        out[k] = v if isinstance(v, str) else v()
+    return out
+
+
+def natmods(on):
+    """Tests and benches: whether later imports try natmods (the choice is
+    made at import, so this only affects modules imported afterwards)."""
+    _TRY[0] = bool(on) and sys.implementation.name == "micropython"
