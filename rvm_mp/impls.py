@@ -16,21 +16,37 @@
 # shows.
 import sys
 
+MP = sys.implementation.name == "micropython"
 _CHOSEN = {}
-_TRY = [sys.implementation.name == "micropython"]
+
+
+_TRIED = {}
 
 
 def natmod(name):
     """The natmod `name`, or None (one log line when it cannot be loaded)."""
-    if not _TRY[0]:
+    if not MP:
         return None
+    if name in _TRIED:
+        return _TRIED[name]
     try:
-        return __import__(name)
+        m = __import__(name)
     except (ImportError, ValueError, OSError, MemoryError) as e:
         # ImportError: not on the board; ValueError: incompatible .mpy
         # (arch or mpy sub-version); MemoryError: no room for its code
         print("rvm-mp: natmod %s not loaded (%s); next implementation" % (name, e))
-        return None
+        m = None
+    _TRIED[name] = m
+    return m
+
+
+# The natmods every kernel uses are loaded here, when the first kernel
+# module is imported: loading one needs a block of its code size (2.6 KB
+# for rvmn_link), easier to find before the heap is fragmented by compiling
+# the rest of the kernel.
+for _n in ("rvmn_link", "rvmn_p1", "rvmn_pick"):
+    natmod(_n)
+del _n
 
 
 def chose(path, impl):
@@ -46,9 +62,3 @@ def which():
     for k, v in _CHOSEN.items():
         out[k] = v if isinstance(v, str) else v()
     return out
-
-
-def natmods(on):
-    """Tests and benches: whether later imports try natmods (the choice is
-    made at import, so this only affects modules imported afterwards)."""
-    _TRY[0] = bool(on) and sys.implementation.name == "micropython"

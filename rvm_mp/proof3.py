@@ -69,7 +69,7 @@ def _one(self, pr):
 
 def _linkage(self, seq, rec):
     """rec is the live log's record `seq` and chains from its anchor."""
-    from .witness import verify_window
+    from .witness_verify import verify_window
     log = self.k.log
     if len(rec) != 64 or type(seq) is not int:
         return _EPROOF

@@ -27,7 +27,7 @@
 import hashlib
 import struct
 
-from .compat import const, ticks_diff, IS_MICROPYTHON
+from .compat import const, ticks_diff
 from . import errors
 from . import impls
 from . import kinds
@@ -206,7 +206,7 @@ class ProofGate:
     # ---- the entry point ---------------------------------------------------
     def check(self, pid, handle, otype, oid, rights, op, nonce=-1):
         """P1 then P2. Pool index or an RvmError (witnessed)."""
-        ci = self.p1(pid, handle, otype, oid, rights)
+        ci = _P1(self, pid, handle, otype, oid, rights)
         if type(ci) is not int:
             self.refuse(pid, oid, ci, 1, handle, rights, op)
             return ci
@@ -244,19 +244,32 @@ class ProofGate:
 
 # P1: the C natmod rvmn_p1 when present, else the native-emitter copy
 # (gate_native.py), else the portable method, which stays reachable for
-# tests as p1_portable (impls.py).
+# tests as p1_portable (impls.py). check() calls _P1, the chosen function.
 p1_portable = ProofGate.p1
-_p1_native = None
-_p1_natmod = None
-_NP = impls.natmod("rvmn_p1")
-if _NP is not None:
-    _NP.init(_ESTATE, _EBADHANDLE, _ESTALE, _EWRONGOBJ, _ERIGHTS)
-    ProofGate.p1 = _p1_natmod = _NP.p1
-else:
+
+
+def _choose():
+    nat = impls.natmod("rvmn_p1")
+    if nat is not None:
+        nat.init(_ESTATE, _EBADHANDLE, _ESTALE, _EWRONGOBJ, _ERIGHTS)
+        f = nat.p1
+
+        # MicroPython binds no `self` to a C function stored on a Python
+        # class, so the method is a thin wrapper around it
+        def p1(self, pid, handle, otype, oid, rights):
+            return f(self, pid, handle, otype, oid, rights)
+        ProofGate.p1 = p1
+        impls.chose("p1", "natmod")
+        return f, None
     try:
-        from .gate_native import p1 as _p1_native
-        ProofGate.p1 = _p1_native
+        from .gate_native import p1
     except (ImportError, SyntaxError):  # port without the native emitter
-        pass
-impls.chose("p1", "natmod" if _NP else "native" if _p1_native and IS_MICROPYTHON
-            else "portable")
+        impls.chose("p1", "portable")
+        return p1_portable, None
+    ProofGate.p1 = p1
+    impls.chose("p1", "native" if impls.MP else "portable")
+    return p1, p1
+
+
+_P1, _p1_native = _choose()
+del _choose

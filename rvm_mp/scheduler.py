@@ -583,11 +583,23 @@ class Scheduler:
 # The pick in C (natmod rvmn_pick) when present: installed here and by
 # runtime.use_native(True) in place of switch_native.pick; use_native(False)
 # installs the portable pick_py (impls.py).
-pick_natmod = None
-_NPK = impls.natmod("rvmn_pick")
-if _NPK is not None:
-    _NPK.init(ticks_add(0, -1))
-    Scheduler.pick = pick_natmod = _NPK.pick
+def _natmod_pick():
+    nat = impls.natmod("rvmn_pick")
+    if nat is None:
+        return None
+    nat.init(ticks_add(0, -1))
+    f = nat.pick
+
+    # MicroPython binds no `self` to a C function stored on a Python class:
+    # a thin wrapper makes it a method
+    def pick(self, now):
+        return f(self, now)
+    Scheduler.pick = pick
+    return pick
+
+
+pick_natmod = _natmod_pick()
+del _natmod_pick
 
 
 def _pick_impl():

@@ -54,7 +54,6 @@ if _NL is None:
     except (ImportError, SyntaxError):  # no native emitter on this port
         pass
 impls.chose("link", "natmod" if _NL else "viper" if Sha256Into else "portable")
-impls.chose("verify", "natmod" if _NL else "portable")
 
 REC_SIZE = const(64)
 HDR_SIZE = const(64)
@@ -80,27 +79,6 @@ def chain_link(prev_link, rec):
     h.update(prev_link)
     h.update(bytes(rec[0:32]))
     return h.digest()
-
-
-def verify_window_py(anchor, recs, n):
-    """Index of the first of the n 64-byte records in `recs` whose link does
-    not follow from `anchor` (the link before the first) and the records
-    before it; n when the whole window verifies. Portable reference of
-    rvmn_link.verify."""
-    if len(anchor) < 32 or n < 0 or n * 64 > len(recs):
-        raise ValueError("window longer than buffer")
-    prev = bytes(anchor[0:32])
-    mv = memoryview(recs)
-    for i in range(n):
-        r = mv[i * 64:i * 64 + 64]
-        link = bytes(r[32:64])
-        if chain_link(prev, r) != link:
-            return i
-        prev = link
-    return n
-
-
-verify_window = _NL.verify if _NL else verify_window_py
 
 
 def seal_mac(hm, prev_link, rec):

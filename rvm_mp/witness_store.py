@@ -23,7 +23,7 @@
 # cut power at any file operation on CPython as well.
 
 from .flashfs import OS, write_atomic
-from .witness import verify_window
+from .witness_verify import verify_window
 
 _SEG_EXT = ".seg"
 
