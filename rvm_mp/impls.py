@@ -40,6 +40,23 @@ def natmod(name):
     return m
 
 
+def link_impl():
+    """witness.py's link path: (natmod, viper Sha256Into, viper copy_into),
+    the unused ones None. Here, not in witness.py, to keep that module's
+    compile small."""
+    nl = natmod("rvmn_link")
+    if nl is not None:
+        chose("link", "natmod")
+        return nl, None, None
+    try:
+        from .sha256_viper import Sha256Into, copy_into
+    except (ImportError, SyntaxError):  # no native emitter on this port
+        chose("link", "portable")
+        return None, None, None
+    chose("link", "viper")
+    return None, Sha256Into, copy_into
+
+
 # The natmods every kernel uses are loaded here, when the first kernel
 # module is imported: loading one needs a block of its code size (2.6 KB
 # for rvmn_link), easier to find before the heap is fragmented by compiling

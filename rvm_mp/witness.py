@@ -41,19 +41,11 @@ import struct
 from .compat import const, ticks_ms
 from . import kinds
 
-from . import impls
+from .impls import link_impl
 
 # The link path: natmod rvmn_link (C SHA-256, no heap) -> viper SHA-256 (no
-# heap) -> hashlib. Chosen once here (impls.py).
-_NL = impls.natmod("rvmn_link")
-Sha256Into = None
-copy_into = None
-if _NL is None:
-    try:
-        from .sha256_viper import Sha256Into, copy_into
-    except (ImportError, SyntaxError):  # no native emitter on this port
-        pass
-impls.chose("link", "natmod" if _NL else "viper" if Sha256Into else "portable")
+# heap) -> hashlib, chosen once (impls.link_impl).
+_NL, Sha256Into, copy_into = link_impl()
 
 REC_SIZE = const(64)
 HDR_SIZE = const(64)

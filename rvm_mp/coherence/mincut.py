@@ -9,7 +9,10 @@
 #                 maximum-adjacency steps, until the run is done or `budget_us`
 #                 has passed
 #                 (checked with ticks_us after every step, so a slice ends at
-#                 most one O(m) step past its budget); returns True when done
+#                 most one O(m) step past its budget; with the C natmod after
+#                 every `chunk` steps, by default the rest of a phase: O(m^2)
+#                 of C, ~1k multiply-free adds for 32 nodes); returns True
+#                 when done
 #
 #   phase:  A = {first}; key[v] = w(A, v)
 #           repeat: v = argmax key over V \ A; A += v; key += w[v]    <- step
@@ -102,9 +105,10 @@ class MinCut:
         self.side = bytearray(n)      # result: by graph slot
         self.step = _ma_step_viper if (use_viper and _ma_step_viper) else ma_step_py
         self.viper = self.step is not ma_step_py
-        # natmod: whole phases (ma_phase) and merges in C; the budget is then
-        # checked after each phase, O(m^2) of C work
+        # natmod: up to `chunk` steps per C call (0: the rest of the phase)
+        # and the merge in C; the budget is checked after each call
         self._nc = _NC if use_natmod else None
+        self.chunk = 0
         self._state = _S_IDLE
         self.value = -1               # last finished cut (kept when a run fails)
         self.nodes = 0
@@ -235,13 +239,16 @@ class MinCut:
         done = False
         nc = self._nc
         while nc is not None:
-            left = self._left
-            r = nc.ma_phase(w, n, act, self._mm, added, key, left)
-            self.steps += left
-            self._left = 0
-            self._prev = r >> 16 if left > 1 else self._last
+            k = self._left
+            if self.chunk and k > self.chunk:
+                k = self.chunk
+            r = nc.ma_phase(w, n, act, self._mm, added, key, k)
+            self.steps += k
+            self._left -= k
+            self._prev = r >> 16 if k > 1 else self._last
             self._last = r & 0xFFFF
-            done = self._end_phase()
+            if self._left == 0:
+                done = self._end_phase()
             el = ticks_diff(clock(), t0)
             if done or el >= budget_us:
                 self.busy_us += el
