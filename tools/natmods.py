@@ -87,8 +87,30 @@ def toolchain_ok(arch):
     return shutil.which(gcc) is not None
 
 
+def _fresh(mod, arch, out_dir):
+    """The sizes of an up-to-date earlier build of mod for arch, or None."""
+    dst = os.path.join(out_dir, mod + ".mpy")
+    try:
+        prev = json.load(open(os.path.join(out_dir, "NATMODS.json")))["modules"][mod]
+        t = os.path.getmtime(dst)
+    except (OSError, ValueError, KeyError):
+        return None
+    src = os.path.join(NATIVE, mod)
+    for f in os.listdir(src):
+        if f.endswith((".c", ".h")) or f == "Makefile":
+            if os.path.getmtime(os.path.join(src, f)) > t:
+                return None
+    if prev.get("mpy") != os.path.getsize(dst):
+        return None
+    return prev
+
+
 def build_one(mpy_dir, mod, arch, out_dir, obj_root):
-    """Build native/<mod> for arch; returns {"text": bytes, "mpy": bytes}."""
+    """Build native/<mod> for arch (unless an earlier build is newer than
+    its sources); returns {"text": bytes, "mpy": bytes}."""
+    prev = _fresh(mod, arch, out_dir)
+    if prev is not None:
+        return prev
     src = os.path.join(NATIVE, mod)
     obj = os.path.join(obj_root, arch, mod)
     shutil.rmtree(obj, ignore_errors=True)
