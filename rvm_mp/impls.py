@@ -57,13 +57,6 @@ def link_impl():
     return None, Sha256Into, copy_into
 
 
-# The natmods every kernel uses are loaded here, when the first kernel
-# module is imported: loading one needs a block of its code size (2.6 KB
-# for rvmn_link), easier to find before the heap is fragmented by compiling
-# the rest of the kernel.
-for _n in ("rvmn_link", "rvmn_p1", "rvmn_pick"):
-    natmod(_n)
-del _n
 
 
 def chose(path, impl):
