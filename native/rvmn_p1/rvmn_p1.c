@@ -22,6 +22,20 @@ static mp_int_t rvmn_p1_int(mp_obj_t o) {
     return mp_obj_is_small_int(o) ? MP_OBJ_SMALL_INT_VALUE(o) : mp_obj_get_int(o);
 }
 
+// otype/oid/rights beyond a small int (or of another type): the portable
+// body compares them as Python ints; here a big int stands for "out of any
+// key's range" with its sign, other types raise TypeError like it does.
+#define RVMN_BIG (((mp_int_t)1) << (sizeof(mp_int_t) * 8 - 3))
+static mp_int_t rvmn_p1_arg(mp_obj_t o) {
+    if (mp_obj_is_small_int(o)) {
+        return MP_OBJ_SMALL_INT_VALUE(o);
+    }
+    if (mp_obj_is_true(mp_binary_op(MP_BINARY_OP_LESS, o, MP_OBJ_NEW_SMALL_INT(0)))) {
+        return -RVMN_BIG;
+    }
+    return RVMN_BIG;
+}
+
 static mp_obj_t rvmn_p1_init(size_t n_args, const mp_obj_t *args) {
     for (size_t i = 0; i < 5; i++) {
         rvmn_p1_err[i] = args[i];
@@ -73,10 +87,14 @@ static mp_obj_t rvmn_p1(size_t n_args, const mp_obj_t *args) {
         return rvmn_p1_err[1];
     }
     mp_int_t k = ((const int32_t *)bi.buf)[ci];
-    mp_int_t otype = rvmn_p1_int(args[3]);
-    mp_int_t oid = rvmn_p1_int(args[4]);
+    mp_int_t otype = rvmn_p1_arg(args[3]);
+    mp_int_t oid = rvmn_p1_arg(args[4]);
     if (oid >= 0) {
-        if (k != ((otype << 16) | oid)) {
+        // k is an int32: otype << 16 | oid cannot equal it once otype is
+        // beyond +-2^20 or oid a big int; else compared as Python does
+        // (two's complement, 64 bits, so no overflow on 32-bit boards)
+        if (otype < -(1 << 20) || otype > (1 << 20) || oid == RVMN_BIG
+            || (int64_t)k != ((int64_t)((uint64_t)(int64_t)otype << 16) | (int64_t)oid)) {
             return rvmn_p1_err[3];
         }
     } else if (otype && (k >> 16) != otype) {
@@ -86,7 +104,7 @@ static mp_obj_t rvmn_p1(size_t n_args, const mp_obj_t *args) {
     if ((size_t)ci >= bi.len) {
         return rvmn_p1_err[1];
     }
-    if (rvmn_p1_int(args[5]) & ~(mp_int_t)((const uint8_t *)bi.buf)[ci]) {
+    if (rvmn_p1_arg(args[5]) & ~(mp_int_t)((const uint8_t *)bi.buf)[ci]) {
         return rvmn_p1_err[4];
     }
     return MP_OBJ_NEW_SMALL_INT(ci);

@@ -251,6 +251,13 @@ def test_p1_every_impl_same_answers():
         otype = rnd(4)
         oid = rnd(8) - 1
         rights = rnd(8)
+        if rnd(8) == 0:   # out of any key's range, big ints included
+            big = (1 << 70, -(1 << 70), 1 << 40, -(1 << 40), 0x10000, -1, 1 << 20)
+            otype, oid, rights = big[rnd(7)], big[rnd(7)], big[rnd(7)]
+            if rnd(2):
+                otype = OT_CHANNEL
+            if rnd(2):
+                rights = 1
         if rnd(2):   # mostly right: the holder, its object, a subset of rights
             j = rnd(len(hs))
             pid, h = 1 + j % 2, hs[j]
