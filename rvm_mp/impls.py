@@ -37,6 +37,10 @@ def natmod(name):
         print("rvm-mp: natmod %s not loaded (%s); next implementation" % (name, e))
         m = None
     _TRIED[name] = m
+    # the loader's buffers (or the refusal) are garbage now: collect them
+    # before the kernel's long-lived objects are allocated around them
+    import gc
+    gc.collect()
     return m
 
 

@@ -971,7 +971,7 @@ def use_native(on=True):
     if on:
         try:
             from .switch_native import pick, step
-            Scheduler.pick = S.pick_natmod or pick
+            Scheduler.pick = S.natmod_pick() or pick
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True

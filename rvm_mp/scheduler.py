@@ -580,33 +580,35 @@ class Scheduler:
                 break
 
 
-# The pick in C (natmod rvmn_pick) when present: installed here and by
-# runtime.use_native(True) in place of switch_native.pick; use_native(False)
-# installs the portable pick_py (impls.py).
-def _natmod_pick():
-    nat = impls.natmod("rvmn_pick")
-    if nat is None:
-        return None
-    nat.init(ticks_add(0, -1))
-    f = nat.pick
-
-    # MicroPython binds no `self` to a C function stored on a Python class:
-    # a thin wrapper makes it a method
-    def pick(self, now):
-        return f(self, now)
-    Scheduler.pick = pick
-    return pick
+# The pick in C (natmod rvmn_pick): runtime.use_native(True) installs it in
+# place of switch_native.pick where it loads; use_native(False) installs the
+# portable pick_py (impls.py). Loaded on first use, so a profile that keeps
+# the portable switch path never loads (or ships) it.
+_PICK_C = []
 
 
-pick_natmod = _natmod_pick()
-del _natmod_pick
+def natmod_pick():
+    """The C pick as a method, or None where rvmn_pick does not load."""
+    if not _PICK_C:
+        nat = impls.natmod("rvmn_pick")
+        f = None
+        if nat is not None:
+            nat.init(ticks_add(0, -1))
+            c = nat.pick
+
+            # MicroPython binds no `self` to a C function stored on a Python
+            # class: a thin wrapper makes it a method
+            def f(self, now):
+                return c(self, now)
+        _PICK_C.append(f)
+    return _PICK_C[0]
 
 
 def _pick_impl():
     p = Scheduler.pick
     if p is Scheduler.pick_py:
         return "portable"
-    return "natmod" if p is pick_natmod else "native"
+    return "natmod" if _PICK_C and p is _PICK_C[0] else "native"
 
 
 impls.chose("pick", _pick_impl)

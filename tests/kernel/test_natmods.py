@@ -303,8 +303,8 @@ def test_pick_every_impl_same_choice_and_mode():
         picks.append(("native", switch_native.pick))
     except (ImportError, SyntaxError):
         pass
-    if S.pick_natmod is not None:
-        picks.append(("natmod", S.pick_natmod))
+    if S.natmod_pick() is not None:
+        picks.append(("natmod", S.natmod_pick()))
     # near the tick wrap too: deadlines on both sides of it
     for t0 in (1000, ticks_add(0, -150)):
         s, ts, c, log = TS._mk(n=6, reflex_budget_us=3000, clock=TS.Clock(t0))
@@ -334,13 +334,13 @@ def test_pick_every_impl_same_choice_and_mode():
 
 def test_pick_natmod_does_not_allocate():
     from rvm_mp import scheduler as S
-    if S.pick_natmod is None:
+    if S.natmod_pick() is None:
         kt.skip("natmod rvmn_pick not loaded")
     import test_scheduler as TS
     from rvm_mp.compat import micropython
     s, ts, c, log = TS._mk(n=6, reflex_budget_us=3000)
     ts[2].fl = S.F_HARD
-    pick = S.pick_natmod
+    pick = S.natmod_pick()
     micropython.heap_lock()
     try:
         a = pick(s, c.ms())

@@ -199,8 +199,8 @@ def _pick(emit):
         t.deadline = now + 5 * i
     s.start(now)
     cands = []
-    if S.pick_natmod is not None:
-        pk = S.pick_natmod
+    if S.natmod_pick() is not None:
+        pk = S.natmod_pick()
 
         def f_nat(n):
             for i in range(n):
