@@ -34,7 +34,7 @@ ARCHES = ("x64",) + CORTEX_M
 # why the other MicroPython arches are not built here
 NOT_HERE = {
     "rv32imc": "the natmod linker of MicroPython 1.23 (mpy_ld.py in the %s "
-               "sdist) has no RISC-V support (added in 1.24); Debian's "
+               "sdist) has no RISC-V support (it came in a later release); Debian's "
                "gcc-riscv64-unknown-elf could compile the C" % SDIST,
     "xtensa": "no xtensa-lx106-elf toolchain in Debian",
     "xtensawin": "no xtensa-esp32-elf toolchain in Debian",
