@@ -6,9 +6,15 @@
 // key array('i') n. Nothing is allocated.
 //
 //   ma_step(w, n, act, m, added, key) -> vertex | -1    one step
-//   ma_phase(w, n, act, m, added, key, left) -> (prev << 16) | last
-//        `left` steps in one call (a whole phase when left == m);
-//        prev is 0xFFFF when fewer than two steps were taken
+//   ma_phase(w, n, act, m, added, key, left, reset) -> (prev << 16) | last
+//        `left` steps in one call (a whole phase when left == m), after
+//        clearing added/key of the active vertices when reset is true (the
+//        start of a phase); prev is 0xFFFF when fewer than two steps were
+//        taken
+//   copy_row(w, n, gw, gn, slot_of, m, a)
+//        row a of the graph's weights gw (array('i') gn*gn) into w, upper
+//        triangle mirrored: w[a][b] = w[b][a] = gw[slot_of[a]][slot_of[b]]
+//        for b > a, w[a][a] = 0
 //   merge(w, n, act, m, prev, last) -> m - 1
 //        add row `last` into row `prev` (both triangles) and drop `last`
 //        from act (the last entry moves into its place)
@@ -92,6 +98,12 @@ static mp_obj_t rvmn_ma_phase(size_t n_args, const mp_obj_t *args) {
     rvmn_cut_args(args, &c, 1);
     mp_int_t left = mp_obj_get_int(args[6]);
     mp_int_t prev = 0xFFFF, last = 0xFFFF;
+    if (mp_obj_is_true(args[7])) {
+        for (mp_int_t i = 0; i < c.m; i++) {
+            c.added[c.act[i]] = 0;
+            c.key[c.act[i]] = 0;
+        }
+    }
     while (left-- > 0) {
         mp_int_t v = rvmn_cut_step(&c);
         prev = last;
@@ -99,7 +111,41 @@ static mp_obj_t rvmn_ma_phase(size_t n_args, const mp_obj_t *args) {
     }
     return MP_OBJ_NEW_SMALL_INT((prev << 16) | last);
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rvmn_ma_phase_obj, 7, 7, rvmn_ma_phase);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rvmn_ma_phase_obj, 8, 8, rvmn_ma_phase);
+
+static mp_obj_t rvmn_copy_row(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t bw, bg, bs;
+    mp_get_buffer_raise(args[0], &bw, MP_BUFFER_RW);
+    mp_int_t n = mp_obj_get_int(args[1]);
+    mp_get_buffer_raise(args[2], &bg, MP_BUFFER_READ);
+    mp_int_t gn = mp_obj_get_int(args[3]);
+    mp_get_buffer_raise(args[4], &bs, MP_BUFFER_READ);
+    mp_int_t m = mp_obj_get_int(args[5]);
+    mp_int_t a = mp_obj_get_int(args[6]);
+    if (n < 0 || gn < 0 || m < 0 || m > n || a < 0 || a >= m
+        || (size_t)(n * n) * 4 > bw.len || (size_t)(gn * gn) * 4 > bg.len
+        || (size_t)m * 2 > bs.len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("mincut buffers too small"));
+    }
+    int32_t *w = bw.buf;
+    const int32_t *gw = bg.buf;
+    const uint16_t *so = bs.buf;
+    for (mp_int_t i = 0; i < m; i++) {
+        if (so[i] >= gn) {
+            mp_raise_ValueError(MP_ERROR_TEXT("vertex out of range"));
+        }
+    }
+    const int32_t *ra = gw + so[a] * gn;
+    w[a * n + a] = 0;
+    for (mp_int_t b = a + 1; b < m; b++) {
+        int32_t v = ra[so[b]];
+        w[a * n + b] = v;
+        w[b * n + a] = v;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rvmn_copy_row_obj, 7, 7, rvmn_copy_row);
 
 static mp_obj_t rvmn_merge(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
@@ -136,6 +182,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_ma_step, MP_OBJ_FROM_PTR(&rvmn_ma_step_obj));
     mp_store_global(MP_QSTR_ma_phase, MP_OBJ_FROM_PTR(&rvmn_ma_phase_obj));
     mp_store_global(MP_QSTR_merge, MP_OBJ_FROM_PTR(&rvmn_merge_obj));
+    mp_store_global(MP_QSTR_copy_row, MP_OBJ_FROM_PTR(&rvmn_copy_row_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
@@ -144,6 +191,7 @@ static const mp_rom_map_elem_t rvmn_cut_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_ma_step), MP_ROM_PTR(&rvmn_ma_step_obj) },
     { MP_ROM_QSTR(MP_QSTR_ma_phase), MP_ROM_PTR(&rvmn_ma_phase_obj) },
     { MP_ROM_QSTR(MP_QSTR_merge), MP_ROM_PTR(&rvmn_merge_obj) },
+    { MP_ROM_QSTR(MP_QSTR_copy_row), MP_ROM_PTR(&rvmn_copy_row_obj) },
 };
 static MP_DEFINE_CONST_DICT(rvmn_cut_globals, rvmn_cut_globals_table);
 const mp_obj_module_t rvmn_cut_module = {

@@ -184,12 +184,15 @@ class MinCut:
         w = self._w
         so = self._slot_of
         m = self._m
-        ra = so[a] * gn
-        w[a * n + a] = 0
-        for b in range(a + 1, m):
-            v = gw[ra + so[b]]
-            w[a * n + b] = v
-            w[b * n + a] = v
+        if self._nc is not None:
+            self._nc.copy_row(w, n, gw, gn, so, m, a)
+        else:
+            ra = so[a] * gn
+            w[a * n + a] = 0
+            for b in range(a + 1, m):
+                v = gw[ra + so[b]]
+                w[a * n + b] = v
+                w[b * n + a] = v
         self.copied += 1
         self._row = a + 1
         if self._row < m:
@@ -201,13 +204,14 @@ class MinCut:
 
     def _begin_phase(self):
         mm = self._mm
-        act = self._act
-        added = self._added
-        key = self._key
-        for i in range(mm):
-            v = act[i]
-            added[v] = 0
-            key[v] = 0
+        if self._nc is None:   # the natmod clears them in its first call
+            act = self._act
+            added = self._added
+            key = self._key
+            for i in range(mm):
+                v = act[i]
+                added[v] = 0
+                key[v] = 0
         self._prev = _NONE
         self._last = _NONE
         self._left = mm
@@ -242,7 +246,8 @@ class MinCut:
             k = self._left
             if self.chunk and k > self.chunk:
                 k = self.chunk
-            r = nc.ma_phase(w, n, act, self._mm, added, key, k)
+            r = nc.ma_phase(w, n, act, self._mm, added, key, k,
+                            self._left == self._mm)
             self.steps += k
             self._left -= k
             self._prev = r >> 16 if k > 1 else self._last

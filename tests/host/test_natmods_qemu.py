@@ -94,7 +94,7 @@ while True:
         break
     order.append(v1)
 a3, k3 = bytearray(n), array.array('i', [0] * n)
-r = rvmn_cut.ma_phase(w, n, act, n, a3, k3, n)
+r = rvmn_cut.ma_phase(w, n, act, n, a3, k3, n, False)
 assert r == (order[-2] << 16) | order[-1]
 res.append((order, list(k3)))
 res.append((rvmn_cut.merge(w, n, act, n, order[-2], order[-1]), list(act)[:n - 1], sum(w)))

@@ -421,9 +421,10 @@ def test_mincut_natmod_step_phase_merge_match_portable():
             if v1 < 0:
                 break
             order.append(v1)
-        a3, k3 = bytearray(n), array.array('i', [0] * n)
-        r = nc.ma_phase(w, n, act, m, a3, k3, m)
-        assert r == (order[-2] << 16) | order[-1] and list(k3) == list(k1)
+        a3, k3 = bytearray(b"\x01" * n), array.array('i', [7] * n)
+        r = nc.ma_phase(w, n, act, m, a3, k3, m, True)   # reset: a new phase
+        assert r == (order[-2] << 16) | order[-1]
+        assert [k3[v] for v in act[0:m]] == [k1[v] for v in act[0:m]]
         # merge: portable loop (MinCut._end_phase) against the C one
         prev, last = order[-2], order[-1]
         w1 = array.array('i', w)
