@@ -1094,7 +1094,7 @@ def use_native(on=True):
     if on:
         try:
             from .switch_native import pick, step
-            Scheduler.pick = pick
+            Scheduler.pick = S.natmod_pick() or pick
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True

@@ -7,6 +7,13 @@ dist/NAME/
   board.json            the profile (what the device loads)
   BUILD.json            what was built: arch, mpy-cross version, files, sizes
 
+  rvmn_*.mpy            the C natmods built for the profile's mpy arch by
+                        `make natmods` (build/natmods/<arch>/), unless the
+                        profile says "natmods": false (and not the pick or
+                        the mincut where the profile runs neither); none for arches
+                        without a build (the kernel then runs its viper or
+                        portable code, BUILD.json "natmods_missing" says why)
+
 Profiles without an mpy arch (appliance: CPython) get the .py sources.
 A module mpy-cross refuses (say viper code on an arch without the emitter)
 is left out and listed in BUILD.json "skipped": the kernel imports its viper
@@ -88,6 +95,11 @@ def build(board, out_root="dist", log=None):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copyfile(src, dst)
         rep["files"][os.path.relpath(dst, out)] = os.path.getsize(dst)
+    if arch and prof.get("natmods", True):
+        rep["natmods"], rep["natmods_missing"] = ship_natmods(
+            arch, out, skip=natmods_unused(prof))
+        for name, size in rep["natmods"].items():
+            rep["files"][name] = size
     with open(boards.path(board)) as f:
         prof = json.load(f)
     # `sim` only tells the host's simulator how to model the board; the
@@ -99,3 +111,33 @@ def build(board, out_root="dist", log=None):
     with open(os.path.join(out, "BUILD.json"), "w") as f:
         json.dump(rep, f, indent=1, sort_keys=True)
     return rep
+
+
+NATMODS = os.path.join(ROOT, "build", "natmods")
+
+
+def natmods_unused(prof):
+    """Natmods a profile would never run: the C pick when the profile keeps
+    the portable switch path ("scheduler": {"native": false}), the mincut
+    when it has no coherence engine."""
+    skip = set()
+    if not prof.get("scheduler", {}).get("native", True):
+        skip.add("rvmn_pick.mpy")
+    if not prof.get("coherence"):
+        skip.add("rvmn_cut.mpy")
+    return skip
+
+
+def ship_natmods(arch, out, natdir=None, skip=()):
+    """Copy the natmods built for `arch` (but those in `skip`) into the
+    build's top level (on the board's sys.path). Returns ({file: size},
+    reason none were shipped)."""
+    d = os.path.join(natdir or NATMODS, arch)
+    if not os.path.isdir(d):
+        return {}, "no natmods built for %s (make natmods; see native/README.md)" % arch
+    shipped = {}
+    for f in sorted(os.listdir(d)):
+        if f.startswith("rvmn_") and f.endswith(".mpy") and f not in skip:
+            shutil.copyfile(os.path.join(d, f), os.path.join(out, f))
+            shipped[f] = os.path.getsize(os.path.join(out, f))
+    return shipped, None if shipped else "build/natmods/%s is empty" % arch
