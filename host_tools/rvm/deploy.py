@@ -85,12 +85,19 @@ def _agent_code(path, prof, mpy):
 
 
 def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
-          agent_mpy=True):
-    """Build and stage everything for `board`; returns the staging dir."""
+          agent_mpy=True, seal_seed=None):
+    """Build and stage everything for `board`; returns the staging dir.
+    `seal_seed`: the Ed25519 seal key (rvm keys gen --ed25519) to provision;
+    without it a board whose profile signs seals makes its own at first boot."""
     BL.build(board, out_root, log=log)
     d = os.path.join(out_root, board)
     prof = boards.load(board)
     KY.write(os.path.join(d, "rvm_key.bin"), key)
+    sp = os.path.join(d, "rvm_ed25519.key")
+    if seal_seed is not None:
+        KY.write(sp, seal_seed)
+    elif os.path.exists(sp):
+        os.remove(sp)
     with open(os.path.join(d, "main.py"), "w") as f:
         f.write(MAIN_PY % {"board": board})
     ad = os.path.join(d, "agents")
@@ -211,12 +218,13 @@ def reset_into_main(port, wait_s=30.0, transport=None):
 
 
 def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
-           out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True):
+           out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True,
+           seal_seed=None):
     if via not in ("mpremote", "ampy"):
         raise RvmToolError("--via must be mpremote or ampy")
     if not os.path.exists(port):
         raise RvmToolError("port %s does not exist (is the board or `rvm sim` running?)" % port)
-    d = stage(board, key, agents, bundles, out_root, log, agent_mpy)
+    d = stage(board, key, agents, bundles, out_root, log, agent_mpy, seal_seed)
     (copy_mpremote if via == "mpremote" else copy_ampy)(d, port, log)
     out = None
     if start:

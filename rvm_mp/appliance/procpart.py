@@ -475,6 +475,9 @@ class ProcCoro:
         return self._next()
 
     def close(self):
+        # the runtime closes agents with the partition's gate up; this is
+        # kernel work (kill and reap), no agent code runs here
+        self.gate.active = 0
         if self.st != _ST_DEAD:
             self._reap()
 
