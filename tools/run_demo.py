@@ -197,17 +197,23 @@ def demo(board, out, key_hex, key_file):
         say("pull (seal first)")
         print(rvm("pull", "--port", link, "-o", log, "--quiet").stdout.rstrip())
         say("verify")
-        v = rvm("verify", log, "--key-hex", key_hex, "--json", check=False)
+        # a profile that signs its seals with Ed25519 (the appliance) made its
+        # key at first boot and left the public half for the auditor
+        keys = ["--key-hex", key_hex]
+        pub = os.path.join(fs, "rvm_ed25519.pub")
+        if os.path.exists(pub):
+            keys += ["--pubkey", pub]
+        v = rvm("verify", log, *keys, "--json", check=False)
         vr = json.loads(v.stdout)
         rep["verify"] = vr
-        print(rvm("verify", log, "--key-hex", key_hex, check=False).stdout.rstrip())
+        print(rvm("verify", log, *keys, check=False).stdout.rstrip())
         if v.returncode != 0:
             raise DemoError("the pulled log did not verify: %s" % vr.get("reason"))
         db = os.path.join(out, "audit-%s.sqlite" % board)
         if os.path.exists(db):
             os.remove(db)
         say("audit")
-        print(rvm("audit", log, "--db", db, "--key-hex", key_hex).stdout.rstrip())
+        print(rvm("audit", log, "--db", db, *keys).stdout.rstrip())
         ops = json.loads(rvm("audit", "--db", db, "query", "--kind", "operator",
                              "--json").stdout)
         den = json.loads(rvm("audit", "--db", db, "query", "--denied", "--json").stdout)
