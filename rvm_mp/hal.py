@@ -83,6 +83,107 @@ class SimDevice:
         return len(data)
 
 
+class SimI2C:
+    """A simulated I2C bus with two targets: 0x48 (a register file whose
+    register 0 reads a changing 16-bit sample) and 0x50 (a 256-byte EEPROM).
+    machine.I2C's API; a missing address raises OSError(ENODEV) as a bus
+    NACK does."""
+
+    def __init__(self):
+        self.mem = {0x48: bytearray(256), 0x50: bytearray(256)}
+        self.ptr = {0x48: 0, 0x50: 0}
+        self._n = 0
+
+    def _dev(self, addr):
+        m = self.mem.get(addr)
+        if m is None:
+            raise OSError(19)
+        return m
+
+    def scan(self):
+        return sorted(self.mem)
+
+    def readfrom_mem(self, addr, mem, n):
+        m = self._dev(addr)
+        if addr == 0x48:
+            self._n += 1
+            v = (self._n * 37) % 1024
+            m[0] = v >> 8
+            m[1] = v & 255
+        mem &= 255
+        return bytes((m[(mem + i) & 255] for i in range(n)))
+
+    def writeto_mem(self, addr, mem, buf):
+        m = self._dev(addr)
+        for i in range(len(buf)):
+            m[(mem + i) & 255] = buf[i]
+
+    def readfrom(self, addr, n):
+        r = self.readfrom_mem(addr, self.ptr[addr] if addr in self.ptr else 0, n)
+        self.ptr[addr] = (self.ptr[addr] + n) & 255
+        return r
+
+    def writeto(self, addr, buf):
+        self._dev(addr)
+        if len(buf):
+            self.ptr[addr] = buf[0]
+            self.writeto_mem(addr, buf[0], buf[1:])
+            self.ptr[addr] = (buf[0] + len(buf) - 1) & 255
+        return 1  # machine.I2C.writeto returns the number of ACKs
+
+
+class SimSPI:
+    """A simulated SPI bus with MISO tied to MOSI: what is written is read
+    back (write_readinto), read(n, w) clocks out w and reads it."""
+
+    def read(self, n, write=0):
+        return bytes([write & 255]) * n
+
+    def write(self, buf):
+        return None
+
+    def write_readinto(self, wbuf, rbuf):
+        rbuf[:] = wbuf
+
+
+class SimUART:
+    """A simulated UART with TX looped back to RX (machine.UART's API)."""
+
+    def __init__(self):
+        self.rx = bytearray()
+
+    def any(self):
+        return len(self.rx)
+
+    def read(self, n=-1):
+        if not self.rx:
+            return None
+        if n < 0 or n > len(self.rx):
+            n = len(self.rx)
+        out = bytes(self.rx[0:n])
+        self.rx = self.rx[n:]
+        return out
+
+    def write(self, buf):
+        self.rx.extend(buf)
+        if len(self.rx) > 256:  # a bounded FIFO, oldest bytes lost
+            self.rx = self.rx[-256:]
+        return len(buf)
+
+
+def sim_device(name, spec):
+    """The simulated device for a profile entry (tests, hosted runtimes and
+    boards whose profile marks the device "sim": true)."""
+    t = spec.get("type", "pin")
+    if t == "i2c":
+        return SimI2C()
+    if t == "spi":
+        return SimSPI()
+    if t == "uart":
+        return SimUART()
+    return SimDevice(name, spec)
+
+
 class StdioConsole:
     """Console on the process's stdin/stdout: the board's REPL line (UART or
     USB CDC) on MicroPython boards, the pty of `rvm sim` on the unix port, a
@@ -253,7 +354,7 @@ class Platform:
             return self._device_id
         raw = self.read_file("device.id")
         if raw is None or len(raw) != 16:
-            raw = os.urandom(16)
+            raw = _random16()
             self.write_file("device.id", raw)
         self._device_id = raw
         return raw
@@ -270,7 +371,7 @@ class Platform:
     def open_device(self, name, spec):
         d = self.devices.get(name)
         if d is None:
-            d = SimDevice(name, spec)
+            d = sim_device(name, spec)
             self.devices[name] = d
         return d
 
@@ -282,8 +383,11 @@ class Platform:
 
 
 class BoardPlatform(Platform):
-    """A real MicroPython board: `machine` devices, machine.unique_id(),
-    machine.reset(). Used by main.py on hardware."""
+    """A real MicroPython board: `machine` devices, reset and device id where
+    the port has them. Every `machine` feature is optional: without
+    machine.unique_id() the id is a random one persisted in the filesystem
+    (device.id); a device the port lacks is refused when it is leased; a
+    profile device with "sim": true is simulated (emulated boards)."""
 
     def __init__(self, root="", key=None):
         Platform.__init__(self, root or "", None, key)
@@ -291,34 +395,74 @@ class BoardPlatform(Platform):
 
     def unique_id(self):
         if self._device_id is None:
-            import machine
+            try:
+                import machine
+                uid = machine.unique_id()
+            except (ImportError, AttributeError, OSError):
+                return Platform.unique_id(self)
             import hashlib
-            uid = machine.unique_id()
             self._device_id = hashlib.sha256(b"RVM-uid" + uid).digest()[0:16]
         return self._device_id
 
     def open_device(self, name, spec):
+        """The device object, or None when this port lacks it (the lease
+        is then refused with ENOTSUP)."""
         d = self.devices.get(name)
         if d is not None:
             return d
-        import machine
+        if spec.get("sim"):
+            return Platform.open_device(self, name, spec)
         t = spec.get("type", "pin")
-        if t in ("pin", "led"):
-            d = machine.Pin(spec["pin"], machine.Pin.OUT)
-        elif t == "adc":
-            d = machine.ADC(machine.Pin(spec["pin"]))
-        elif t == "i2c":
-            d = machine.I2C(spec.get("id", 0))
-        elif t == "uart":
-            d = machine.UART(spec.get("id", 1), spec.get("baud", 115200))
-        else:
-            raise ValueError("unknown device type %s" % t)
-        self.devices[name] = d
+        try:
+            import machine
+            if t in ("pin", "led"):
+                d = machine.Pin(spec["pin"], machine.Pin.OUT)
+            elif t == "adc":
+                d = machine.ADC(machine.Pin(spec["pin"]))
+            elif t == "i2c":
+                d = machine.I2C(spec.get("id", 0))
+            elif t == "spi":
+                d = machine.SPI(spec.get("id", 0))
+            elif t == "uart":
+                d = machine.UART(spec.get("id", 1), spec.get("baud", 115200))
+        except (ImportError, AttributeError, KeyError, ValueError, TypeError,
+                OSError):
+            d = None
+        if d is not None:
+            self.devices[name] = d
         return d
 
     def reset(self, code=EXIT_F4):
-        import machine
-        machine.reset()
+        try:
+            import machine
+            machine.reset()
+        except (ImportError, AttributeError):
+            sys.exit(code)
+
+
+def _random16():
+    """16 random bytes: os.urandom where the port has it, else the port's
+    `random` mixed with the tick counter and heap state (ports without a
+    hardware RNG: the id is then unique per board only as far as those
+    differ; a board keeps it in device.id once made)."""
+    try:
+        return os.urandom(16)
+    except (AttributeError, NotImplementedError, OSError):
+        pass
+    import hashlib
+    h = hashlib.sha256(b"RVM-id")
+    try:
+        import random
+        for _ in range(4):
+            h.update(b"%d" % random.getrandbits(32))
+    except (ImportError, AttributeError):
+        pass
+    try:
+        import gc
+        h.update(b"%d %d" % (ticks_us(), gc.mem_free()))
+    except (ImportError, AttributeError):
+        h.update(b"%d" % ticks_us())
+    return h.digest()[0:16]
 
 
 def default_platform(root="."):

@@ -247,5 +247,7 @@ p1_portable = ProofGate.p1
 try:
     from .gate_native import p1 as _p1_native
     ProofGate.p1 = _p1_native
-except (ImportError, SyntaxError):  # port without the native emitter
+except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / other arch
+    from .compat import native_fallback
+    native_fallback("gate_native", _e)
     _p1_native = None

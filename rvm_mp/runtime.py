@@ -976,7 +976,9 @@ def use_native(on=True):
             NATIVE = True
             _NATIVE_OK[0] = True
             return True
-        except (ImportError, SyntaxError):
+        except (ImportError, SyntaxError, ValueError) as e:
+            from .compat import native_fallback
+            native_fallback("switch_native", e)
             _NATIVE_OK[0] = False
     Scheduler.pick = Scheduler.pick_py
     Runtime.step = Runtime.step_py

@@ -43,7 +43,9 @@ from . import kinds
 
 try:
     from .sha256_viper import Sha256Into, copy_into
-except (ImportError, SyntaxError):  # no native emitter on this port
+except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / other arch
+    from .compat import native_fallback
+    native_fallback("sha256_viper", _e)
     Sha256Into = None
     copy_into = None
 

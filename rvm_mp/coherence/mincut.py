@@ -29,7 +29,9 @@ from ..compat import const, ticks_us, ticks_diff
 
 try:
     from .mincut_viper import ma_step as _ma_step_viper
-except (ImportError, SyntaxError):  # port without the native emitter
+except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / other arch
+    from ..compat import native_fallback
+    native_fallback("mincut_viper", _e)
     _ma_step_viper = None
 
 _S_IDLE = const(0)
