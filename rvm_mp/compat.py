@@ -92,5 +92,6 @@ def native_fallback(name, e):
     """A native/viper module did not load (no emitter: ImportError or
     SyntaxError; an .mpy built for another arch: ValueError): say so in one
     line; the caller falls back to the portable code."""
-    print("rvm-mp: %s unavailable (%s: %s); portable code" % (
-        name, type(e).__name__, e))
+    if IS_MICROPYTHON:
+        print("rvm-mp: %s unavailable (%s: %s); portable code" % (
+            name, type(e).__name__, e))

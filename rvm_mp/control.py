@@ -140,6 +140,8 @@ class Control:
         return n
 
     def _byte(self, b):
+        if b == 3:  # Ctrl-C (never raw inside a frame) on a UART that does
+            raise KeyboardInterrupt  # not turn it into one: stop the kernel
         dec = self.dec
         was_in = dec.in_frame
         r = dec.feed(b)

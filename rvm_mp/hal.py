@@ -228,6 +228,8 @@ class StdioConsole:
                 break
             out = b if out is None else out + b
             n -= 1
+            if b == b"\x03":  # Ctrl-C stops the kernel: what follows is
+                break          # for the REPL (mpremote's Ctrl-A), not us
         return out
 
     def write(self, data):
