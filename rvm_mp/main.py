@@ -60,6 +60,10 @@ def preload():
         except ImportError:  # optional module not on this board (control)
             pass
     gc.collect()
+    try:  # collect every eighth of the heap: short-lived objects do not
+        gc.threshold(gc.mem_free() // 8)  # pile up between long-lived ones
+    except AttributeError:
+        pass
 
 
 def _sigterm():
