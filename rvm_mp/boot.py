@@ -227,15 +227,31 @@ class Boot:
         t = self._phase(t)
         # 3 witness store and chain head
         from .witness import WitnessLog, genesis_link
-        self.boot_no = pf.next_boot()
+        fs_err = 0  # a full or failing filesystem: boot on, degraded
+        try:
+            self.boot_no = pf.next_boot()
+        except OSError as e:
+            fs_err = _errno(e)
+            self.boot_no = _last_boot(pf) + 1
         dev = pf.unique_id()
         key = pf.device_key()
         w = prof["witness"]
         store = None
         if self.use_store:
             from .witness_store import WitnessStore
-            store = WitnessStore(self.fs + "/witness", w["segment_records"],
-                                 genesis_link(dev))
+            try:
+                store = WitnessStore(self.fs + "/witness", w["segment_records"],
+                                     genesis_link(dev), None,
+                                     w.get("max_bytes", 0), w.get("retain", "all"),
+                                     w.get("min_free", 0))
+            except OSError as e:
+                fs_err = fs_err or _errno(e)
+            if store is not None and (store.max_bytes or store.min_free):
+                try:  # retention first: a full flash frees space here
+                    from .retention import make_room
+                    make_room(store)
+                except OSError as e:
+                    fs_err = fs_err or _errno(e)
         log = WitnessLog(dev, boot=self.boot_no, key=key, ring=w["ring"],
                          seal_every=w["seal_every"], store=store,
                          clock=pf.ticks_ms)
@@ -247,6 +263,8 @@ class Boot:
         if store is not None and restored:
             log.emit(kinds.CHAIN_RESTORED, 0, 0, restored, self.boot_no,
                      len(store.segments()), store.torn)
+        if fs_err:  # the log lives in RAM only this boot
+            log.emit(kinds.DEGRADED_ENTER, 0, 0, 5, fs_err, 0, log.next_seq)
         t = self._phase(t)
         for n in (1, 2, 3):
             self._emit_phase(n)
@@ -375,6 +393,18 @@ class Boot:
                 first_err = first_err or r.code
         self.pids = pids
         return first_err
+
+
+def _errno(e):
+    return e.args[0] if e.args and type(e.args[0]) is int else 5
+
+
+def _last_boot(pf):
+    try:
+        raw = pf.read_file("boot.cnt")
+        return int(raw) if raw else -1
+    except (OSError, ValueError):
+        return -1
 
 
 def _h32(x):

@@ -17,6 +17,7 @@ HELP = (
     "lease DEV MS | lease revoke DEV   lease a device to control / end it",
     "checkpoint PID            checkpoint a partition's state",
     "seal                      seal the witness log now",
+    "ack SEQ                   records below SEQ are stored on the host (rvm pull)",
     "reboot                    seal, flush and reset the board",
 )
 

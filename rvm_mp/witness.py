@@ -119,6 +119,8 @@ class WitnessLog:
         self._tmp = bytearray(32)
         self._vsha = Sha256Into() if Sha256Into else None
         self.degraded = False  # kernel sets it; stamped into every record
+        self.store_err = 0     # errno that made the log drop its store
+        self._store_lost = False  # ... not yet witnessed
         self.stats_spills = 0
         self.last_seal_seq = -1
         if store is not None:
@@ -225,17 +227,55 @@ class WitnessLog:
                 self.next_seq - self._seal_base >= self.seal_every:
             self.seal()
         self.link_pending()
-        return self.flush()
+        r = self.flush()
+        self._store_events()
+        return r
 
     def flush(self):
-        """Link and persist every emitted record; returns last durable seq."""
+        """Link and persist every emitted record; returns last durable seq.
+        A store on a full filesystem (OSError ENOSPC) is dropped and the
+        log goes on in RAM only; service() witnesses it."""
         self.link_pending()
         if self.store is not None and self._stored < self.next_seq:
-            self._store_range(self._stored, self.next_seq)
-            self.store.sync()
-        elif self.store is None:
+            durable = self._stored
+            try:
+                self._store_range(self._stored, self.next_seq)
+                self.store.sync()
+            except OSError as e:
+                if not e.args or e.args[0] != 28:
+                    raise  # a dead device (EIO: power is going) is not ours
+                self._lose_store(e, durable)  # ENOSPC: go on in RAM
+        if self.store is None:
             self._stored = self.next_seq
+            if self._lost_at >= 0:
+                return self._lost_at - 1  # nothing after the loss is durable
         return self._stored - 1
+
+    _lost_at = -1  # records below this were durable when the store was lost
+
+    def _lose_store(self, e, durable):
+        st = self.store
+        self.store = None
+        self.store_err = e.args[0] if e.args and type(e.args[0]) is int else 5
+        self._store_lost = True
+        self._lost_at = durable
+        self.first_seq = durable  # the ring holds the rest from here
+        self._room = self._linked + self.ring_n
+        st.abandon()
+
+    def _store_events(self):
+        """Witness what the store did outside emit (never inside it): a
+        retention drop (PRUNE) or the loss of the store (DEGRADED_ENTER
+        reason 5). Called from service(), the kernel's flush point."""
+        st = self.store
+        if st is not None and st.pruned is not None:
+            lo, hi, lost = st.pruned
+            st.pruned = None
+            self.emit(kinds.PRUNE, 0, 0, lo, hi, lost, st.acked)
+        if self._store_lost:
+            self._store_lost = False
+            self.emit(kinds.DEGRADED_ENTER, 0, 0, 5, self.store_err, 0,
+                      self._stored)
 
     def _store_range(self, lo, hi):
         ring_n = self.ring_n
@@ -328,7 +368,11 @@ class WitnessLog:
             return genesis_link(self.device_id)
         prev = self.record(seq - 1)
         if prev is None:
-            return None
+            st = self.store  # older records dropped by retention: its anchor
+            if st is None or not hasattr(st, "seg_records"):
+                return None
+            from .retention import anchor_link
+            return anchor_link(st, seq)
         return prev[32:64]
 
     def export(self, stream, lo=0, hi=None):

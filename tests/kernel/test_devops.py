@@ -6,7 +6,8 @@
 import kt
 from rvm_mp import board, devops, errors, kinds
 from rvm_mp.captable import R_READ, R_WRITE, OT_DEVICE
-from rvm_mp.hal import Platform, SimDevice, SimI2C, SimSPI, SimUART, sim_device
+from rvm_mp.hal import Platform, SimDevice, sim_device
+from rvm_mp.simdev import SimI2C, SimSPI, SimUART
 from rvm_mp.kernel import Kernel
 from rvm_mp.witness import unpack
 
