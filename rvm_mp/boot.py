@@ -137,6 +137,19 @@ def kernel_dir():
 D0 = b"RVMA-v1"
 
 
+def frozen_measure():
+    """What a kernel frozen into the firmware can measure: not its bytecode
+    (MicroPython gives no access to frozen module bytes) but the identity
+    the firmware reports: SHA-256(b"frozen:" + build name, version, .mpy
+    format). It tells firmware builds apart; it cannot tell two firmwares
+    that report the same identity apart (docs/boot.md)."""
+    import sys
+    impl = sys.implementation
+    ident = "%s %s %s" % (getattr(impl, "_build", ""), tuple(impl.version),
+                          getattr(impl, "_mpy", 0))
+    return hashlib.sha256(b"frozen:" + ident.encode()).digest()
+
+
 def attest(module_hashes, profile_hash, bundle_hashes, d=None):
     """The attestation digest from its parts (`d`: modules already folded)."""
     if d is None:
@@ -282,12 +295,19 @@ class Boot:
             k.mem = None
         root = self.module_root or kernel_dir()
         d0 = hashlib.sha256(D0).digest()
-        if root:
+        err4 = 0
+        if root:  # files: the filesystem, or ROMFS (mapped flash, readable)
             dmods, self.module_count = measure_modules(root, fold=d0)
-        else:  # frozen into the firmware: the firmware image is the measure
-            dmods, self.module_count = extend(d0, hashlib.sha256(
-                b"frozen").digest()), 1
-        t = self._phase(t)
+            # `rvm build` recorded what it built (kernel.dig, shipped by
+            # `rvm deploy`): a kernel that is not that build is flagged
+            want = self.platform.read_file("kernel.dig") \
+                if hasattr(self.platform, "read_file") else None
+            if want is not None and len(want) == 32 and want != dmods:
+                err4 = errors.ECORRUPT.code
+        else:  # frozen into the firmware: its bytes are not readable here
+            dmods, self.module_count = extend(d0, frozen_measure()), 1
+        self.kernel_fold = dmods
+        t = self._phase(t, err4)
         self._emit_phase(4)
         # 5 partitions: runtime, control partition first
         from .runtime import Runtime

@@ -18,7 +18,8 @@ def register(sub):
 def run(args, transport=None):
     log = lambda m: print("rvm build: " + m, file=sys.stderr)  # noqa: E731
     rep = B.build(args.board, args.out, log=log)
-    from . import boards, deploy as D
+    from . import attest, boards, deploy as D
+    attest.record(os.path.join(args.out, args.board))
     if boards.load(args.board).get("deploy") == "romfs":
         D.romfs_image(os.path.join(args.out, args.board), log)
     print("built %s: %d modules for %s (%d bytes) -> %s/%s%s" % (

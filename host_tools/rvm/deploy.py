@@ -99,6 +99,9 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
     d = os.path.join(out_root, board)
     prof = boards.load(board)
     KY.write(os.path.join(d, "rvm_key.bin"), key)
+    if mode != "frozen" and os.path.isdir(os.path.join(d, "rvm_mp")):
+        from .attest import record
+        record(d)  # kernel.dig: boot checks the kernel it reads against it
     with open(os.path.join(d, "main.py"), "w") as f:
         # kernel in flash: its import objects first, together (main.preload)
         f.write(MAIN_PY % {"board": board,

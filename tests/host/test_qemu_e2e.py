@@ -4,7 +4,7 @@
 makes the ROMFS image the board maps as flash, `rvm deploy` probes the board
 and copies the profile, key, agents and main.py, the console drives the
 kernel (ps, lease, kill, checkpoint), `rvm pull` + `rvm verify` check the
-witness log, a power cycle (qemu restart, filesystem kept) resumes the chain,
+witness log, `rvm attest` matches the boot's attestation with the build, a power cycle (qemu restart, filesystem kept) resumes the chain,
 and mpremote regains the REPL from the running kernel (Ctrl-C on the UART).
 
 Skipped only when the firmware (../shared) is absent: a user's checkout."""
@@ -107,6 +107,30 @@ def test_pull_and_verify(qb, capsys):
     assert cli.main(["verify", out, "--key-hex", qb["key"].hex(), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert rep["verdict"] == "verified" and rep["records"] > 50
+
+
+def test_attest_matches_the_build(qb, capsys):
+    """The kernel runs from ROMFS: boot hashed the mapped image's modules,
+    checked them against kernel.dig, and the attestation equals what the
+    host computes from the build."""
+    port = qb["board"].port
+    build = os.path.join(qb["dist"], BOARD)
+    assert cli.main(["attest", "--port", port, "--build", build, "--key-hex",
+                     qb["key"].hex(), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["match"] and rep["kernel_check"] == "ok"
+    assert rep["bundles"] == ["supervisor", "sensor", "filter", "actuator", "crasher",
+                              "flooder"]
+    # a build that differs (another profile byte) does not match
+    other = qb["dir"] / "other"
+    import shutil
+    shutil.copytree(build, other)
+    pj = json.loads((other / "board.json").read_text())
+    pj["description"] = "changed"
+    (other / "board.json").write_text(json.dumps(pj))
+    assert cli.main(["attest", "--port", port, "--build", str(other), "--key-hex",
+                     qb["key"].hex()]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
 
 
 def test_power_cycle_resumes_the_chain(qb, capsys):
