@@ -63,3 +63,16 @@ def err(code):
 
 def is_err(x):
     return isinstance(x, RvmError)
+
+
+def forget(e):
+    """Drop the traceback a reused (preallocated) exception collected when
+    it was last raised, before raising it again. MicroPython appends to the
+    traceback of an exception on every raise, and `__traceback__ = None`
+    resets it only for built-in exception types: on an RvmError (a Python
+    subclass) it sets an attribute and the traceback keeps growing, about 48
+    bytes per raise, until the heap is full. Re-running the base class
+    __init__ resets it (and keeps `args`)."""
+    e.__traceback__ = None
+    if isinstance(e, RvmError):
+        super(RvmError, e).__init__(e.name)

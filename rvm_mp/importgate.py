@@ -28,7 +28,7 @@
 import hashlib
 
 from .compat import const, IS_MICROPYTHON
-from .errors import EIMPORT
+from .errors import EIMPORT, forget
 from .kinds import IMPORT_DENIED
 
 _REF_KERNEL = const(1)
@@ -50,6 +50,7 @@ NEVER = ("sys", "usys", "builtins", "gc", "micropython", "_thread",
 
 
 def _denied(*a, **k):
+    forget(EIMPORT)  # preallocated: no traceback kept from the last raise
     raise EIMPORT
 
 

@@ -493,7 +493,7 @@ class Runtime:
             exc = t.exc
             if exc is not None:
                 t.exc = None
-                exc.__traceback__ = None
+                errors.forget(exc)  # a reused error: no growing traceback
                 y = t.coro.throw(exc)
             else:
                 v = t.result

@@ -28,7 +28,7 @@ _Q_CPU = const(1)
 _OP_YIELD = const(1)
 _OP_SLEEP = const(2)
 
-from .errors import EINVAL as _EINVAL  # noqa: E402
+from .errors import EINVAL as _EINVAL, forget as _forget  # noqa: E402
 
 
 @micropython.native
@@ -122,7 +122,7 @@ def step(self):
         exc = t.exc
         if exc is not None:
             t.exc = None
-            exc.__traceback__ = None
+            _forget(exc)  # a reused error: no growing traceback
             y = t.coro.throw(exc)
         else:
             v = t.result
