@@ -95,3 +95,25 @@ def native_fallback(name, e):
     if IS_MICROPYTHON:
         print("rvm-mp: %s unavailable (%s: %s); portable code" % (
             name, type(e).__name__, e))
+
+
+def heap_figures():
+    """(free heap after a collection, largest block one allocation can get)
+    in bytes; the largest block is found by bisection with bytearrays, so
+    it costs a few collections. (0, 0) where the runtime has no gc figures."""
+    try:
+        import gc
+        gc.collect()
+        free = gc.mem_free()
+    except (ImportError, AttributeError):
+        return 0, 0
+    lo, hi = 0, free
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid
+    return free, lo

@@ -396,6 +396,9 @@ class Control:
                "commands": self.commands, "bad_frames": self.bad_frames}
         if log.store is not None:
             out["stored_low"] = log.store.low()
+        if args and args[0] == "heap":  # `stat heap`: after a collection
+            from .compat import heap_figures
+            out["heap_free"], out["max_block"] = heap_figures()
         return out
 
     def c_spawn(self, args):

@@ -8,7 +8,7 @@ HELP = (
     "ps                        partitions: pid, name, state, caps, leases",
     "caps [PID]                capabilities of PID (default: control)",
     "log [N]                   the newest N witness records (default 10)",
-    "stat                      kernel status: boot, seq, seal, memory",
+    "stat [heap]               kernel status: boot, seq, seal, memory (heap: + largest block)",
     "spawn NAME                start agent NAME (a new partition)",
     "kill PID                  terminate a partition",
     "suspend PID / resume PID  stop / restart scheduling a partition",

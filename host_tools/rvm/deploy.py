@@ -322,8 +322,9 @@ def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
         romfs_image(d, log)
     files = fs_files(d, mode)
     pr = None
-    if check and via == "mpremote":
+    if via == "mpremote" and (check or mode == "romfs"):
         pr = probe(port)
+    if check and pr is not None:
         kb = sum(os.path.getsize(os.path.join(d, f)) for f in _files(d) if _kernel_file(f))
         fb = sum(os.path.getsize(os.path.join(d, f)) for f in files)
         PF.check(pr, mode, prof.get("mpy_march"), kb, fb, port)

@@ -103,7 +103,7 @@ class QemuBoard:
             if m:
                 self.port = m.group(1).decode()
                 break
-        if self.port is None:
+        if self.port is None or self._died(0.3):
             self.kill()
             raise RuntimeError("qemu did not start: %s" % self._err_tail())
         # the stdout pipe must keep being drained or qemu may block on it
@@ -119,6 +119,15 @@ class QemuBoard:
             except OSError:
                 time.sleep(0.05)
         return self.port
+
+    def _died(self, wait_s):
+        """qemu ended within wait_s (it prints the pty before it loads
+        the images, so a bad -device loader shows only here)."""
+        try:
+            self.proc.wait(wait_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     @staticmethod
     def _drain(proc):
