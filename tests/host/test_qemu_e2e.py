@@ -166,3 +166,34 @@ def test_mpremote_regains_the_repl(qb):
     assert r.returncode == 0, r.stderr
     names = r.stdout.strip()
     assert "witness" in names and "board.json" in names and "rvm_mp" not in names
+
+
+def _deploy_err(tmp_path, capsys, firmware, args):
+    b = Q.QemuBoard(tmp_path / "b", firmware=firmware)
+    port = b.start()
+    try:
+        key = tmp_path / "k"
+        key.write_bytes(os.urandom(32))
+        rc = cli.main(["deploy", "--port", port, "--key", str(key), "-o",
+                       str(tmp_path / "dist"), "--no-start"] + args)
+    finally:
+        b.stop(keep_flash=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    return err[-1]
+
+
+def test_deploy_to_firmware_without_a_filesystem_says_so(tmp_path, capsys):
+    line = _deploy_err(tmp_path, capsys, Q.FIRMWARE_STOCK, ["--board", BOARD])
+    assert "no writable filesystem" in line and "flash a MicroPython firmware" in line
+    assert "Errno" in line or "OSError" in line  # the board's own reason
+
+
+def test_deploy_refuses_a_build_the_firmware_cannot_load(tmp_path, capsys):
+    line = _deploy_err(tmp_path, capsys, Q.FIRMWARE, ["--board", "pyboard-v11"])
+    assert "armv7emsp" in line and "mpy_march" in line
+
+
+def test_deploy_refuses_mpy_on_the_filesystem_for_this_heap(tmp_path, capsys):
+    line = _deploy_err(tmp_path, capsys, Q.FIRMWARE, ["--board", BOARD, "--mode", "fs"])
+    assert "heap" in line and "--romfs or --frozen" in line
