@@ -1,7 +1,6 @@
 """rvm attest --port PORT --build DIR --key-hex HEX [--frozen-ident HEX]"""
 import json
 import os
-import sys
 import tempfile
 
 from . import attest as A
