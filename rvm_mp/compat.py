@@ -87,33 +87,3 @@ def u32(x):
 def u16(x):
     return x & 0xFFFF
 
-
-def native_fallback(name, e):
-    """A native/viper module did not load (no emitter: ImportError or
-    SyntaxError; an .mpy built for another arch: ValueError): say so in one
-    line; the caller falls back to the portable code."""
-    if IS_MICROPYTHON:
-        print("rvm-mp: %s unavailable (%s: %s); portable code" % (
-            name, type(e).__name__, e))
-
-
-def heap_figures():
-    """(free heap after a collection, largest block one allocation can get)
-    in bytes; the largest block is found by bisection with bytearrays, so
-    it costs a few collections. (0, 0) where the runtime has no gc figures."""
-    try:
-        import gc
-        gc.collect()
-        free = gc.mem_free()
-    except (ImportError, AttributeError):
-        return 0, 0
-    lo, hi = 0, free
-    while hi - lo > 16:
-        mid = (lo + hi) // 2
-        try:
-            b = bytearray(mid)
-            b = None
-            lo = mid
-        except MemoryError:
-            hi = mid
-    return free, lo

@@ -397,7 +397,7 @@ class Control:
         if log.store is not None:
             out["stored_low"] = log.store.low()
         if args and args[0] == "heap":  # `stat heap`: after a collection
-            from .compat import heap_figures
+            from .diag import heap_figures
             out["heap_free"], out["max_block"] = heap_figures()
         return out
 

@@ -269,7 +269,8 @@ class Platform:
             return self._device_id
         raw = self.read_file("device.id")
         if raw is None or len(raw) != 16:
-            raw = _random16()
+            from .diag import random16
+            raw = random16()
             self.write_file("device.id", raw)
         self._device_id = raw
         return raw
@@ -353,31 +354,6 @@ class BoardPlatform(Platform):
             machine.reset()
         except (ImportError, AttributeError):
             sys.exit(code)
-
-
-def _random16():
-    """16 random bytes: os.urandom where the port has it, else the port's
-    `random` mixed with the tick counter and heap state (ports without a
-    hardware RNG: the id is then unique per board only as far as those
-    differ; a board keeps it in device.id once made)."""
-    try:
-        return os.urandom(16)
-    except (AttributeError, NotImplementedError, OSError):
-        pass
-    import hashlib
-    h = hashlib.sha256(b"RVM-id")
-    try:
-        import random
-        for _ in range(4):
-            h.update(b"%d" % random.getrandbits(32))
-    except (ImportError, AttributeError):
-        pass
-    try:
-        import gc
-        h.update(b"%d %d" % (ticks_us(), gc.mem_free()))
-    except (ImportError, AttributeError):
-        h.update(b"%d" % ticks_us())
-    return h.digest()[0:16]
 
 
 def default_platform(root="."):

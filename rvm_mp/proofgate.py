@@ -248,6 +248,6 @@ try:
     from .gate_native import p1 as _p1_native
     ProofGate.p1 = _p1_native
 except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / other arch
-    from .compat import native_fallback
+    from .diag import native_fallback
     native_fallback("gate_native", _e)
     _p1_native = None

@@ -111,3 +111,33 @@ def _drop_oldest(st, segs):
     p = st.pruned
     st.pruned = (p[0] if p else lo, hi, (p[2] if p else 0) + lost)
     return True
+
+
+# ---- the log's side (witness.py calls these; kept here so the always-loaded
+# witness module does not carry them) -----------------------------------------
+def lose_store(log, e, durable):
+    """The store failed with ENOSPC: the log drops it and goes on in RAM.
+    Records below `durable` were on flash; flush() reports no more."""
+    st = log.store
+    log.store = None
+    log.store_err = e.args[0] if e.args and type(e.args[0]) is int else 5
+    log._store_lost = True
+    log._lost_at = durable
+    log.first_seq = durable  # the ring holds the rest from here
+    log._room = log._linked + log.ring_n
+    st.abandon()
+
+
+def witness_events(log):
+    """Witness what the store did outside emit (never inside it): a
+    retention drop (PRUNE) or the loss of the store (DEGRADED_ENTER reason
+    5). Called from WitnessLog.service(), the kernel's flush point."""
+    from . import kinds
+    st = log.store
+    if st is not None and st.pruned is not None:
+        lo, hi, lost = st.pruned
+        st.pruned = None
+        log.emit(kinds.PRUNE, 0, 0, lo, hi, lost, st.acked)
+    if log._store_lost:
+        log._store_lost = False
+        log.emit(kinds.DEGRADED_ENTER, 0, 0, 5, log.store_err, 0, log._stored)

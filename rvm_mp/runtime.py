@@ -977,7 +977,7 @@ def use_native(on=True):
             _NATIVE_OK[0] = True
             return True
         except (ImportError, SyntaxError, ValueError) as e:
-            from .compat import native_fallback
+            from .diag import native_fallback
             native_fallback("switch_native", e)
             _NATIVE_OK[0] = False
     Scheduler.pick = Scheduler.pick_py

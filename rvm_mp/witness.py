@@ -44,7 +44,7 @@ from . import kinds
 try:
     from .sha256_viper import Sha256Into, copy_into
 except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / other arch
-    from .compat import native_fallback
+    from .diag import native_fallback
     native_fallback("sha256_viper", _e)
     Sha256Into = None
     copy_into = None
@@ -228,7 +228,11 @@ class WitnessLog:
             self.seal()
         self.link_pending()
         r = self.flush()
-        self._store_events()
+        st = self.store
+        if self._store_lost or (st is not None and
+                                getattr(st, "pruned", None) is not None):
+            from .retention import witness_events
+            witness_events(self)  # PRUNE / DEGRADED_ENTER, outside emit
         return r
 
     def flush(self):
@@ -244,7 +248,8 @@ class WitnessLog:
             except OSError as e:
                 if not e.args or e.args[0] != 28:
                     raise  # a dead device (EIO: power is going) is not ours
-                self._lose_store(e, durable)  # ENOSPC: go on in RAM
+                from .retention import lose_store
+                lose_store(self, e, durable)  # ENOSPC: go on in RAM
         if self.store is None:
             self._stored = self.next_seq
             if self._lost_at >= 0:
@@ -252,30 +257,6 @@ class WitnessLog:
         return self._stored - 1
 
     _lost_at = -1  # records below this were durable when the store was lost
-
-    def _lose_store(self, e, durable):
-        st = self.store
-        self.store = None
-        self.store_err = e.args[0] if e.args and type(e.args[0]) is int else 5
-        self._store_lost = True
-        self._lost_at = durable
-        self.first_seq = durable  # the ring holds the rest from here
-        self._room = self._linked + self.ring_n
-        st.abandon()
-
-    def _store_events(self):
-        """Witness what the store did outside emit (never inside it): a
-        retention drop (PRUNE) or the loss of the store (DEGRADED_ENTER
-        reason 5). Called from service(), the kernel's flush point."""
-        st = self.store
-        if st is not None and st.pruned is not None:
-            lo, hi, lost = st.pruned
-            st.pruned = None
-            self.emit(kinds.PRUNE, 0, 0, lo, hi, lost, st.acked)
-        if self._store_lost:
-            self._store_lost = False
-            self.emit(kinds.DEGRADED_ENTER, 0, 0, 5, self.store_err, 0,
-                      self._stored)
 
     def _store_range(self, lo, hi):
         ring_n = self.ring_n

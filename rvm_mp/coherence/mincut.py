@@ -30,7 +30,7 @@ from ..compat import const, ticks_us, ticks_diff
 try:
     from .mincut_viper import ma_step as _ma_step_viper
 except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / other arch
-    from ..compat import native_fallback
+    from ..diag import native_fallback
     native_fallback("mincut_viper", _e)
     _ma_step_viper = None
 
