@@ -326,6 +326,8 @@ def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
         pr = probe(port)
     if check and pr is not None:
         kb = sum(os.path.getsize(os.path.join(d, f)) for f in _files(d) if _kernel_file(f))
+        if (prof.get("sim") or {}).get("code_in_flash"):
+            kb = 0  # a simulated board that models the kernel in flash
         fb = sum(os.path.getsize(os.path.join(d, f)) for f in files)
         PF.check(pr, mode, prof.get("mpy_march"), kb, fb, port)
     if mode == "romfs":

@@ -39,15 +39,15 @@ import os, sys, gc
 r = {'rw': 0, 'free': -1, 'mpy': getattr(sys.implementation, '_mpy', 0),
      'rom': None, 'frozen': 0, 'platform': sys.platform}
 try:
-    s = os.statvfs('/')
+    s = os.statvfs('.')
     r['free'] = s[0] * s[4]
 except (AttributeError, OSError) as e:
     r['fserr'] = repr(e)
 try:
-    f = open('/.rvm_probe', 'wb')
+    f = open('.rvm_probe', 'wb')
     f.write(b'rvm')
     f.close()
-    os.remove('/.rvm_probe')
+    os.remove('.rvm_probe')
     r['rw'] = 1
 except OSError as e:
     r['fserr'] = repr(e)
