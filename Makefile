@@ -5,10 +5,10 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.rvm-setup-stamp
 BOARD ?= seed-64k
 
-.PHONY: setup test test-fast run bench build natmods natmods-deps vectors clean distclean help
+.PHONY: setup qemu test test-full test-fast run bench build natmods natmods-deps vectors clean distclean help
 
 help:
-	@echo "make setup | test | run | bench | build BOARD=name | natmods | vectors | clean"
+	@echo "make setup | test | test-full | run | bench | build BOARD=name | natmods | vectors | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -20,10 +20,23 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The emulated Cortex-M3 board of the e2e test (tests/host/qemuboard.py) runs
+# under qemu-system-arm: installed from Debian when missing.
+APT_GET := $(shell command -v apt-get 2>/dev/null)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+qemu:
+	@command -v qemu-system-arm >/dev/null 2>&1 || { \
+	  test -n "$(APT_GET)" || { echo "qemu-system-arm missing and no apt-get: install it, or the emulated-board tests are skipped"; exit 0; }; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends qemu-system-arm; }
+
 # the suite runs the kernel on the x64 natmods and checks the Cortex-M ones
 # (arch, size, and a run on the emulated Cortex-M3 board)
-test: setup natmods
+test: setup qemu natmods
 	$(VPY) -m pytest tests -q
+
+# everything, including the slow sweeps and the full soak
+test-full: setup qemu natmods
+	$(VPY) -m pytest tests -q --run-slow
 
 run: setup
 	$(VPY) tools/run_demo.py --board $(BOARD)

@@ -137,6 +137,19 @@ def kernel_dir():
 D0 = b"RVMA-v1"
 
 
+def frozen_measure():
+    """What a kernel frozen into the firmware can measure: not its bytecode
+    (MicroPython gives no access to frozen module bytes) but the identity
+    the firmware reports: SHA-256(b"frozen:" + build name, version, .mpy
+    format). It tells firmware builds apart; it cannot tell two firmwares
+    that report the same identity apart (docs/boot.md)."""
+    import sys
+    impl = sys.implementation
+    ident = "%s %s %s" % (getattr(impl, "_build", ""), tuple(impl.version),
+                          getattr(impl, "_mpy", 0))
+    return hashlib.sha256(b"frozen:" + ident.encode()).digest()
+
+
 def attest(module_hashes, profile_hash, bundle_hashes, d=None):
     """The attestation digest from its parts (`d`: modules already folded)."""
     if d is None:
@@ -227,15 +240,31 @@ class Boot:
         t = self._phase(t)
         # 3 witness store and chain head
         from .witness import WitnessLog, genesis_link
-        self.boot_no = pf.next_boot()
+        fs_err = 0  # a full or failing filesystem: boot on, degraded
+        try:
+            self.boot_no = pf.next_boot()
+        except OSError as e:
+            fs_err = _errno(e)
+            self.boot_no = _last_boot(pf) + 1
         dev = pf.unique_id()
         key = pf.device_key()
         w = prof["witness"]
         store = None
         if self.use_store:
             from .witness_store import WitnessStore
-            store = WitnessStore(self.fs + "/witness", w["segment_records"],
-                                 genesis_link(dev))
+            try:
+                store = WitnessStore(self.fs + "/witness", w["segment_records"],
+                                     genesis_link(dev), None,
+                                     w.get("max_bytes", 0), w.get("retain", "all"),
+                                     w.get("min_free", 0))
+            except OSError as e:
+                fs_err = fs_err or _errno(e)
+            if store is not None and (store.max_bytes or store.min_free):
+                try:  # retention first: a full flash frees space here
+                    from .retention import make_room
+                    make_room(store)
+                except OSError as e:
+                    fs_err = fs_err or _errno(e)
         kw = {}
         if w.get("seal") == "ed25519":  # public-key seals (rvm_mp/eseal.py)
             from .eseal import SignedWitnessLog as WitnessLog, load_seed
@@ -251,6 +280,8 @@ class Boot:
         if store is not None and restored:
             log.emit(kinds.CHAIN_RESTORED, 0, 0, restored, self.boot_no,
                      len(store.segments()), store.torn)
+        if fs_err:  # the log lives in RAM only this boot
+            log.emit(kinds.DEGRADED_ENTER, 0, 0, 5, fs_err, 0, log.next_seq)
         t = self._phase(t)
         for n in (1, 2, 3):
             self._emit_phase(n)
@@ -268,12 +299,19 @@ class Boot:
             k.mem = None
         root = self.module_root or kernel_dir()
         d0 = hashlib.sha256(D0).digest()
-        if root:
+        err4 = 0
+        if root:  # files: the filesystem, or ROMFS (mapped flash, readable)
             dmods, self.module_count = measure_modules(root, fold=d0)
-        else:  # frozen into the firmware: the firmware image is the measure
-            dmods, self.module_count = extend(d0, hashlib.sha256(
-                b"frozen").digest()), 1
-        t = self._phase(t)
+            # `rvm build` recorded what it built (kernel.dig, shipped by
+            # `rvm deploy`): a kernel that is not that build is flagged
+            want = self.platform.read_file("kernel.dig") \
+                if hasattr(self.platform, "read_file") else None
+            if want is not None and len(want) == 32 and want != dmods:
+                err4 = errors.ECORRUPT.code
+        else:  # frozen into the firmware: its bytes are not readable here
+            dmods, self.module_count = extend(d0, frozen_measure()), 1
+        self.kernel_fold = dmods
+        t = self._phase(t, err4)
         self._emit_phase(4)
         # 5 partitions: runtime, control partition first
         from .runtime import Runtime
@@ -379,6 +417,18 @@ class Boot:
                 first_err = first_err or r.code
         self.pids = pids
         return first_err
+
+
+def _errno(e):
+    return e.args[0] if e.args and type(e.args[0]) is int else 5
+
+
+def _last_boot(pf):
+    try:
+        raw = pf.read_file("boot.cnt")
+        return int(raw) if raw else -1
+    except (OSError, ValueError):
+        return -1
 
 
 def _h32(x):

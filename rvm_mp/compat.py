@@ -86,3 +86,4 @@ def u32(x):
 
 def u16(x):
     return x & 0xFFFF
+

@@ -54,7 +54,8 @@ _OT_DEVICE = const(3)
 # command codes: OP_COMMAND / OP_DENIED field a
 CMDS = ("", "help", "ps", "caps", "log", "stat", "spawn", "kill", "suspend",
         "resume", "grant", "revoke", "lease", "checkpoint", "seal", "reboot",
-        "hello", "loginfo", "logread", "files", "fileread", "out", "keyrotate")
+        "hello", "loginfo", "logread", "files", "fileread", "out", "keyrotate",
+        "ack")
 # frame error number (frame.FE_*) -> the kernel error witnessed in b
 _FE_ERR = (None, errors.ECORRUPT, errors.EINVAL, errors.ETOOBIG,
            errors.EINVAL, errors.ETIMEOUT)
@@ -403,6 +404,9 @@ class Control:
             out["stored_low"] = log.store.low()
         from .impls import which   # natmod / viper / native / portable per hot path
         out["impls"] = which()
+        if args and args[0] == "heap":  # `stat heap`: after a collection
+            from .diag import heap_figures
+            out["heap_free"], out["max_block"] = heap_figures()
         return out
 
     def c_spawn(self, args):
@@ -537,6 +541,21 @@ class Control:
         from .eseal import console_rotate
         return console_rotate(self)
 
+    def c_ack(self, args):
+        """ack SEQ: the host stored records below SEQ (rvm pull); flash
+        retention drops those first. Witnessed as OP_COMMAND (code 23)."""
+        r = self._gate(_OT_PARTITION, 0, _R_WRITE, OP_SEAL)
+        if r:
+            return r
+        st = self.log.store
+        if st is None or not hasattr(st, "seg_records"):
+            return errors.ENOENT  # no witness store on this board
+        n = self._int(args[0])
+        if n < 0:
+            return errors.EINVAL
+        from .retention import set_ack
+        return {"acked": set_ack(st, n), "low": st.low()}
+
     def c_reboot(self, args):
         r = self._gate(_OT_PARTITION, 0, _R_WRITE, OP_REBOOT)
         if r:
@@ -561,6 +580,8 @@ class Control:
         log = self.log
         log.flush()
         low = log.store.low() if log.store is not None else log.ring_low()
+        if log.store is None and low > log.first_seq:
+            low += 1  # the ring's oldest record: its predecessor is gone
         anchor = log.anchor_for(low)
         return {"device_id": _hex(log.device_id), "low": low,
                 "next": log.next_seq, "boot": log.boot,

@@ -8,7 +8,7 @@ HELP = (
     "ps                        partitions: pid, name, state, caps, leases",
     "caps [PID]                capabilities of PID (default: control)",
     "log [N]                   the newest N witness records (default 10)",
-    "stat                      kernel status: boot, seq, seal, memory",
+    "stat [heap]               kernel status: boot, seq, seal, memory (heap: + largest block)",
     "spawn NAME                start agent NAME (a new partition)",
     "kill PID                  terminate a partition",
     "suspend PID / resume PID  stop / restart scheduling a partition",
@@ -18,6 +18,7 @@ HELP = (
     "checkpoint PID            checkpoint a partition's state",
     "seal                      seal the witness log now",
     "keyrotate                 new Ed25519 seal key, sealed by the old one",
+    "ack SEQ                   records below SEQ are stored on the host (rvm pull)",
     "reboot                    seal, flush and reset the board",
     "out [PID]                 what agents printed (escaped, per pid)",
 )

@@ -50,6 +50,7 @@ _TABLE = (
     (26, "EDEGRADED"),    # refused because the kernel is in degraded mode
     (27, "EMODE"),        # refused by the scheduler mode (e.g. IPC in Reflex)
     (28, "ENOTSUP"),      # not available on this runtime (e.g. Ed25519 on MicroPython)
+    (29, "EIO"),          # a device reported an I/O error (bus, UART)
 )
 
 ERRORS = {}

@@ -83,6 +83,16 @@ class SimDevice:
         return len(data)
 
 
+def sim_device(name, spec):
+    """The simulated device for a profile entry (tests, hosted runtimes and
+    boards whose profile marks the device "sim": true)."""
+    t = spec.get("type", "pin")
+    if t in ("i2c", "spi", "uart"):
+        from . import simdev  # the bus simulations load only when leased
+        return simdev.make(t)
+    return SimDevice(name, spec)
+
+
 class StdioConsole:
     """Console on the process's stdin/stdout: the board's REPL line (UART or
     USB CDC) on MicroPython boards, the pty of `rvm sim` on the unix port, a
@@ -125,6 +135,12 @@ class StdioConsole:
             if not b:
                 self.eof = True
                 break
+            if b == b"\x03":
+                # Ctrl-C (never raw inside a frame) on a UART whose port does
+                # not turn it into KeyboardInterrupt (the qemu port): do it
+                # here, and read no further: what follows (mpremote's
+                # Ctrl-A) is for the REPL
+                raise KeyboardInterrupt
             out = b if out is None else out + b
             n -= 1
         return out
@@ -253,7 +269,8 @@ class Platform:
             return self._device_id
         raw = self.read_file("device.id")
         if raw is None or len(raw) != 16:
-            raw = os.urandom(16)
+            from .diag import random16
+            raw = random16()
             self.write_file("device.id", raw)
         self._device_id = raw
         return raw
@@ -270,7 +287,7 @@ class Platform:
     def open_device(self, name, spec):
         d = self.devices.get(name)
         if d is None:
-            d = SimDevice(name, spec)
+            d = sim_device(name, spec)
             self.devices[name] = d
         return d
 
@@ -282,8 +299,11 @@ class Platform:
 
 
 class BoardPlatform(Platform):
-    """A real MicroPython board: `machine` devices, machine.unique_id(),
-    machine.reset(). Used by main.py on hardware."""
+    """A real MicroPython board: `machine` devices, reset and device id where
+    the port has them. Every `machine` feature is optional: without
+    machine.unique_id() the id is a random one persisted in the filesystem
+    (device.id); a device the port lacks is refused when it is leased; a
+    profile device with "sim": true is simulated (emulated boards)."""
 
     def __init__(self, root="", key=None):
         Platform.__init__(self, root or "", None, key)
@@ -291,34 +311,49 @@ class BoardPlatform(Platform):
 
     def unique_id(self):
         if self._device_id is None:
-            import machine
+            try:
+                import machine
+                uid = machine.unique_id()
+            except (ImportError, AttributeError, OSError):
+                return Platform.unique_id(self)
             import hashlib
-            uid = machine.unique_id()
             self._device_id = hashlib.sha256(b"RVM-uid" + uid).digest()[0:16]
         return self._device_id
 
     def open_device(self, name, spec):
+        """The device object, or None when this port lacks it (the lease
+        is then refused with ENOTSUP)."""
         d = self.devices.get(name)
         if d is not None:
             return d
-        import machine
+        if spec.get("sim"):
+            return Platform.open_device(self, name, spec)
         t = spec.get("type", "pin")
-        if t in ("pin", "led"):
-            d = machine.Pin(spec["pin"], machine.Pin.OUT)
-        elif t == "adc":
-            d = machine.ADC(machine.Pin(spec["pin"]))
-        elif t == "i2c":
-            d = machine.I2C(spec.get("id", 0))
-        elif t == "uart":
-            d = machine.UART(spec.get("id", 1), spec.get("baud", 115200))
-        else:
-            raise ValueError("unknown device type %s" % t)
-        self.devices[name] = d
+        try:
+            import machine
+            if t in ("pin", "led"):
+                d = machine.Pin(spec["pin"], machine.Pin.OUT)
+            elif t == "adc":
+                d = machine.ADC(machine.Pin(spec["pin"]))
+            elif t == "i2c":
+                d = machine.I2C(spec.get("id", 0))
+            elif t == "spi":
+                d = machine.SPI(spec.get("id", 0))
+            elif t == "uart":
+                d = machine.UART(spec.get("id", 1), spec.get("baud", 115200))
+        except (ImportError, AttributeError, KeyError, ValueError, TypeError,
+                OSError):
+            d = None
+        if d is not None:
+            self.devices[name] = d
         return d
 
     def reset(self, code=EXIT_F4):
-        import machine
-        machine.reset()
+        try:
+            import machine
+            machine.reset()
+        except (ImportError, AttributeError):
+            sys.exit(code)
 
 
 def default_platform(root="."):

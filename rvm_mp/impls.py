@@ -54,7 +54,9 @@ def link_impl():
         return nl, None, None
     try:
         from .sha256_viper import Sha256Into, copy_into
-    except (ImportError, SyntaxError):  # no native emitter on this port
+    except (ImportError, SyntaxError, ValueError) as e:  # no emitter / arch
+        from .diag import native_fallback
+        native_fallback("sha256_viper", e)
         chose("link", "portable")
         return None, None, None
     chose("link", "viper")

@@ -772,6 +772,9 @@ class Kernel:
             if r:
                 return self._deny(kinds.LEASE_DENIED, caller, 0, r, tier,
                                   di + 1, duration_ms, OP_LEASE)
+        if not lt.open(di):  # the port lacks this device
+            return self._deny(kinds.LEASE_DENIED, caller, 0, errors.ENOTSUP,
+                              tier, di + 1, duration_ms, OP_LEASE)
         rights = self.caps.rights[ci] & (R_READ | R_WRITE)
         lid = lt.grant(di, caller, duration_ms, rights, ci,
                        self.caps.serial[ci])

@@ -20,6 +20,7 @@ BOOT_ATTEST = const(0x03)
 SHUTDOWN = const(0x04)
 CHAIN_RESTORED = const(0x05)
 TORN_DISCARDED = const(0x06)
+PRUNE = const(0x07)
 # --- partition 0x1_
 PART_CREATE = const(0x10)
 PART_STATE = const(0x11)

@@ -78,9 +78,19 @@ class LeaseTable:
         self.cap[di] = ci
         self.cap_ser[di] = ser
         if self.devs[di] is None:
-            name = self.names[di]
-            self.devs[di] = self.k.platform.open_device(name, self.specs[name])
+            self.open(di)
         return self._next
+
+    def open(self, di):
+        """Open device di on first use; False when the port lacks it (the
+        platform returns None or raises), so the lease is refused."""
+        if self.devs[di] is None:
+            name = self.names[di]
+            try:
+                self.devs[di] = self.k.platform.open_device(name, self.specs[name])
+            except Exception:  # a port's device constructor failing
+                self.devs[di] = None
+        return self.devs[di] is not None
 
     def revoke(self, di, actor, reason):
         h = self.holder[di]

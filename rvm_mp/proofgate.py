@@ -263,7 +263,9 @@ def _choose():
         return f, None
     try:
         from .gate_native import p1
-    except (ImportError, SyntaxError):  # port without the native emitter
+    except (ImportError, SyntaxError, ValueError) as e:  # no emitter / arch
+        from .diag import native_fallback
+        native_fallback("gate_native", e)
         impls.chose("p1", "portable")
         return p1_portable, None
     ProofGate.p1 = p1

@@ -1112,7 +1112,9 @@ def use_native(on=True):
             NATIVE = True
             _NATIVE_OK[0] = True
             return True
-        except (ImportError, SyntaxError):
+        except (ImportError, SyntaxError, ValueError) as e:
+            from .diag import native_fallback
+            native_fallback("switch_native", e)
             _NATIVE_OK[0] = False
     Scheduler.pick = Scheduler.pick_py
     Runtime.step = Runtime.step_py

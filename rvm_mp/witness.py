@@ -119,6 +119,8 @@ class WitnessLog:
         self._nl = _NL  # natmod link path (None: viper or hashlib)
         self._vsha = Sha256Into() if Sha256Into else None
         self.degraded = False  # kernel sets it; stamped into every record
+        self.store_err = 0     # errno that made the log drop its store
+        self._store_lost = False  # ... not yet witnessed
         self.stats_spills = 0
         self.last_seal_seq = -1
         if store is not None:
@@ -256,17 +258,36 @@ class WitnessLog:
                 self.next_seq - self._seal_base >= self.seal_every:
             self.seal()
         self.link_pending()
-        return self.flush()
+        r = self.flush()
+        st = self.store
+        if self._store_lost or (st is not None and
+                                getattr(st, "pruned", None) is not None):
+            from .retention import witness_events
+            witness_events(self)  # PRUNE / DEGRADED_ENTER, outside emit
+        return r
 
     def flush(self):
-        """Link and persist every emitted record; returns last durable seq."""
+        """Link and persist every emitted record; returns last durable seq.
+        A store on a full filesystem (OSError ENOSPC) is dropped and the
+        log goes on in RAM only; service() witnesses it."""
         self.link_pending()
         if self.store is not None and self._stored < self.next_seq:
-            self._store_range(self._stored, self.next_seq)
-            self.store.sync()
-        elif self.store is None:
+            durable = self._stored
+            try:
+                self._store_range(self._stored, self.next_seq)
+                self.store.sync()
+            except OSError as e:
+                if not e.args or e.args[0] != 28:
+                    raise  # a dead device (EIO: power is going) is not ours
+                from .retention import lose_store
+                lose_store(self, e, durable)  # ENOSPC: go on in RAM
+        if self.store is None:
             self._stored = self.next_seq
+            if self._lost_at >= 0:
+                return self._lost_at - 1  # nothing after the loss is durable
         return self._stored - 1
+
+    _lost_at = -1  # records below this were durable when the store was lost
 
     def _store_range(self, lo, hi):
         ring_n = self.ring_n
@@ -359,7 +380,11 @@ class WitnessLog:
             return genesis_link(self.device_id)
         prev = self.record(seq - 1)
         if prev is None:
-            return None
+            st = self.store  # older records dropped by retention: its anchor
+            if st is None or not hasattr(st, "seg_records"):
+                return None
+            from .retention import anchor_link
+            return anchor_link(st, seq)
         return prev[32:64]
 
     def export(self, stream, lo=0, hi=None):

@@ -21,6 +21,19 @@
 #   a leftover .tmp from a cut repair is deleted at the next open.
 # All file I/O goes through an fs object (flashfs.OS by default) so tests can
 # cut power at any file operation on CPython as well.
+#
+# Retention (retention.py; the profile's witness "max_bytes", "min_free" and
+# "retain"): before a new
+# segment is opened, the oldest segments are dropped while the store would
+# exceed max_bytes or leave less than min_free bytes on the filesystem. The
+# host acknowledges what it pulled (`ack`, persisted in <root>/ack), so
+# acknowledged segments go first; with retain "all" (the default) unpulled
+# ones follow when they must, with retain "acked" they never do (the store
+# then fills and the log goes on in RAM only, degraded). Every drop leaves
+# <root>/anchor (seq + the link before it), so the chain verifies from the
+# new oldest record, and `pruned` (first seq, new low, unacknowledged
+# records lost) for the log to witness in a PRUNE record.
+import hashlib
 
 from .flashfs import OS, write_atomic
 from .witness_verify import verify_window
@@ -29,12 +42,17 @@ _SEG_EXT = ".seg"
 
 
 class WitnessStore:
-    def __init__(self, root, seg_records=256, genesis=None, fs=None):
+    def __init__(self, root, seg_records=256, genesis=None, fs=None,
+                 max_bytes=0, retain="all", min_free=0):
         self.root = root.rstrip("/") or "/"
         self.seg_records = seg_records
         self.genesis = genesis  # genesis link, used to check record 0
         self.torn = 0           # partial/invalid records discarded at open
         self.fs = fs if fs is not None else OS
+        self.max_bytes = max_bytes  # 0: bounded by the filesystem only
+        self.min_free = min_free    # filesystem bytes kept free (0: no check)
+        self.keep_unacked = retain == "acked"
+        self.pruned = None      # (first dropped, new low, unacked lost) to witness
         # called before records are persisted (the region manager syncs its
         # delta log there, so a durable record always has its delta)
         self.before_append = None
@@ -44,6 +62,11 @@ class WitnessStore:
         self._next = 0
         self._last = None
         self._scan()
+
+    # retention state (retention.py loads it on first use)
+    acked = 0      # records below this seq are stored on the host
+    anchor = None  # (first kept seq, link before it) after a drop
+    _ret = False   # retention state loaded
 
     # ---- files ------------------------------------------------------------
     def _path(self, seg):
@@ -157,6 +180,9 @@ class WitnessStore:
                     self.fs.fsync(self._f)
                     self._f.close()
                     self._f = None
+                if self.max_bytes or self.min_free:
+                    from .retention import make_room
+                    make_room(self)
                 self._f = self.fs.open(self._path(seg), "ab")
                 self._fseg = seg
             self._f.write(mv[off:off + k * 64])

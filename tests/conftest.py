@@ -180,3 +180,19 @@ def pytest_pycollect_makemodule(module_path, parent):
 def pytest_configure(config):
     for m in ("kernel", "cpython", "micropython", "e2e", "board"):
         config.addinivalue_line("markers", m + ": RVM-MP test category")
+    config.addinivalue_line("markers", "slow: long sweeps and soaks, run by `make test-full` "
+                            "(pytest --run-slow)")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run tests marked slow (make test-full)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (make test-full)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

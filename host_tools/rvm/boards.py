@@ -28,9 +28,17 @@ def load(name, boards_dir=BOARDS_DIR):
         raise RvmToolError("unknown board %r (known: %s)"
                            % (name, ", ".join(names(boards_dir)) or "none"))
     try:
-        return _board.load_file(p)
+        prof = _board.load_file(p)
     except ValueError as e:
         raise RvmToolError("board profile %s is invalid: %s" % (p, e))
+    if "mpy_march" not in prof and prof.get("arch") in CORTEX_M:
+        # every Cortex-M loads armv6m .mpy; a profile names a wider arch
+        # (armv7m, armv7emsp, ...) in mpy_march when its firmware takes it
+        prof["mpy_march"] = "armv6m"
+    return prof
+
+
+CORTEX_M = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")
 
 
 def heap_arg(profile):

@@ -25,6 +25,7 @@ COMMANDS = [
     "bundle",
     "audit",
     "reconstruct",
+    "attest",
 ]
 
 

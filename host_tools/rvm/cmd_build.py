@@ -1,4 +1,5 @@
 """rvm build --board NAME [-o DIR]"""
+import os
 import sys
 
 from . import build as B
@@ -15,8 +16,12 @@ def register(sub):
 
 
 def run(args, transport=None):
-    rep = B.build(args.board, args.out,
-                  log=lambda m: print("rvm build: " + m, file=sys.stderr))
+    log = lambda m: print("rvm build: " + m, file=sys.stderr)  # noqa: E731
+    rep = B.build(args.board, args.out, log=log)
+    from . import attest, boards, deploy as D
+    attest.record(os.path.join(args.out, args.board))
+    if boards.load(args.board).get("deploy") == "romfs":
+        D.romfs_image(os.path.join(args.out, args.board), log)
     print("built %s: %d modules for %s (%d bytes) -> %s/%s%s" % (
         args.board, len(rep["files"]), rep["arch"] or "CPython (sources)",
         rep["total_bytes"], args.out, args.board,

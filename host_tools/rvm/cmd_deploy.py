@@ -24,9 +24,22 @@ def register(sub):
                    help="bundle agents as source (default: .mpy for the board's arch)")
     p.add_argument("--via", default="mpremote", choices=("mpremote", "ampy"))
     p.add_argument("-o", "--out", default="dist", help="build/staging directory")
+    p.add_argument("--mode", choices=("fs", "romfs", "frozen"),
+                   help="where the kernel's code lives: .mpy files on the filesystem, "
+                   "a ROMFS image run in place, or frozen into the firmware "
+                   "(default: the profile's \"deploy\", else fs)")
+    p.add_argument("--romfs", dest="mode", action="store_const", const="romfs",
+                   help="same as --mode romfs")
+    p.add_argument("--frozen", dest="mode", action="store_const", const="frozen",
+                   help="same as --mode frozen: deploy everything but the kernel")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the board probe (filesystem, heap, arch) before copying")
     p.add_argument("--no-start", action="store_true", help="copy only; do not reset")
     p.add_argument("--wait", type=float, default=30.0)
     p.set_defaults(func=run)
+
+
+_WHERE = {"fs": "on the filesystem", "romfs": "in ROMFS", "frozen": "frozen in the firmware"}
 
 
 def run(args, transport=None):
@@ -34,9 +47,10 @@ def run(args, transport=None):
     rep = D.deploy(args.board, args.port, key, args.agent, args.bundle, args.via,
                    args.out, not args.no_start, args.wait,
                    log=lambda m: print("rvm deploy: " + m, file=sys.stderr),
-                   agent_mpy=not args.agent_source,
+                   agent_mpy=not args.agent_source, mode=args.mode,
+                   check=not args.no_check,
                    seal_seed=keys.load(args.seal_key) if args.seal_key else None)
-    print("deployed %s to %s via %s (%d files)%s" % (
-        rep["board"], rep["port"], rep["via"], len(rep["files"]),
+    print("deployed %s to %s via %s, kernel %s (%d files)%s" % (
+        rep["board"], rep["port"], rep["via"], _WHERE[rep["mode"]], len(rep["files"]),
         "; kernel started" if rep["started"] else ""))
     return 0

@@ -179,14 +179,16 @@ def _link(prev, rec):
 
 def pull(transport, out_path, progress=None, window=64, timeout=3.0,
          reboot_wait=30.0, after_window=None, deltas=None, ckpt_dir=None,
-         file_progress=None):
+         file_progress=None, ack=True):
     """Seal, then pull the whole persisted log into a .rvmw file.
 
     Records are checked (seq and chain link) as they arrive. If the board
     reboots or stops answering mid-pull, wait for it to come back, seal again
     and resume from the next record; the records already pulled were
     persisted (the device flushes before it sends), so the file stays one
-    chain. Returns a summary dict. `after_window(client, n)` is a test hook."""
+    chain. With `ack`, the board is told what the file now holds (`ack
+    SEQ`: its retention drops acknowledged records first). Returns a summary
+    dict. `after_window(client, n)` is a test hook."""
     c = connect(transport, timeout)
     dev_hex = c.hello["device_id"]
     seal = c.request("seal")
@@ -248,7 +250,14 @@ def pull(transport, out_path, progress=None, window=64, timeout=3.0,
     os.replace(tmp, out_path)
     rep = {"file": out_path, "records": lo - low, "first_seq": low,
            "last_seq": lo - 1, "seal_seq": target - 1, "resumed": resumed,
-           "device_id": dev_hex}
+           "device_id": dev_hex, "acked": None}
+    if ack:
+        # the file is on disk: the board may now drop these records first
+        # when its flash fills (a kernel without `ack` or a store: refused)
+        try:
+            rep["acked"] = c.request("ack %d" % lo)["acked"]
+        except BoardError:
+            pass
     if deltas or ckpt_dir:
         rep["files"] = pull_files(transport, deltas, ckpt_dir, file_progress,
                                   timeout, client=c)

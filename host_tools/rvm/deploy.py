@@ -17,6 +17,14 @@ agents/NAME.py in this repository. After copying, deploy resets the board into m
 (Ctrl-C, Ctrl-B, Ctrl-D: a soft reset from the friendly REPL, the same on a
 board and on `rvm sim`) and waits for the control console's banner.
 
+Deploy modes (host_tools/rvm/preflight.py): `fs` copies rvm_mp/*.mpy as
+above; `romfs` puts the kernel in a ROMFS image (dist/NAME/romfs.img,
+`mpremote romfs deploy`; skipped when the board's /rom already holds the same
+kernel) and the rest on the filesystem; `frozen` copies everything but the
+kernel, which the firmware carries. Before anything is changed, a probe checks
+the filesystem is writable with room, the heap fits the mode, the firmware
+loads the build's .mpy arch and (frozen) the firmware has the kernel.
+
 The witness log, boot counter and device id on the board are left alone: a
 redeploy continues the board's chain.
 """
@@ -28,7 +36,7 @@ import time
 
 from rvm_mp import bundle as B
 
-from . import boards, build as BL, keys as KY
+from . import boards, build as BL, keys as KY, preflight as PF
 from .errors import RvmToolError
 
 AGENTS_DIR = os.path.join(boards.ROOT, "agents")
@@ -39,7 +47,7 @@ MAIN_PY = """\
 # kernel from this filesystem (board.json, rvm_key.bin, agents/, witness/).
 # Ctrl-C at the console stops it and gives the MicroPython REPL.
 import rvm_mp.main as m
-m.run()
+%(preload)sm.run()
 """
 
 _CLEAN = """\
@@ -85,7 +93,7 @@ def _agent_code(path, prof, mpy):
 
 
 def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
-          agent_mpy=True, seal_seed=None):
+          agent_mpy=True, seal_seed=None, mode="fs"):
     """Build and stage everything for `board`; returns the staging dir.
     `seal_seed`: the Ed25519 seal key (rvm keys gen --ed25519) to provision;
     without it a board whose profile signs seals makes its own at first boot."""
@@ -98,8 +106,13 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
         KY.write(sp, seal_seed)
     elif os.path.exists(sp):
         os.remove(sp)
+    if mode != "frozen" and os.path.isdir(os.path.join(d, "rvm_mp")):
+        from .attest import record
+        record(d)  # kernel.dig: boot checks the kernel it reads against it
     with open(os.path.join(d, "main.py"), "w") as f:
-        f.write(MAIN_PY % {"board": board})
+        # kernel in flash: its import objects first, together (main.preload)
+        f.write(MAIN_PY % {"board": board,
+                           "preload": "m.preload()\n" if mode != "fs" else ""})
     ad = os.path.join(d, "agents")
     os.makedirs(ad, exist_ok=True)
     paths = list(agents)
@@ -131,10 +144,29 @@ def _run(cmd, what, cwd=None, timeout=300):
     except subprocess.TimeoutExpired:
         raise RvmToolError("%s timed out after %d s" % (what, timeout))
     if p.returncode != 0:
-        lines = [l for l in (p.stderr + p.stdout).splitlines() if l.strip()]
         raise RvmToolError("%s failed (exit %d): %s" % (
-            what, p.returncode, lines[-1] if lines else "no output"))
+            what, p.returncode, tool_error(p.stderr + "\n" + p.stdout)))
     return p.stdout
+
+
+def tool_error(text):
+    """The reason in a tool's output: mpremote prints the failed command on
+    one line and the device's error (`OSError: [Errno 19] ENODEV`, `No such
+    device`) on others; keep every line that names an error, joined."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    if not lines:
+        return "no output"
+    keys = ("Error", "error", "rror:", "No such", "denied", "not ", "failed",
+            "Errno", "E")
+    err = [l for l in lines if any(k in l for k in keys[:-1])
+           and not l.startswith("File ") and not l.startswith("Traceback")]
+    if not err:
+        return lines[-1]
+    out = []
+    for l in err:
+        if l not in out:
+            out.append(l)
+    return "; ".join(out[-3:])
 
 
 def _files(d):
@@ -143,24 +175,86 @@ def _files(d):
         dirnames.sort()
         for f in sorted(files):
             rel = os.path.relpath(os.path.join(dirpath, f), d)
-            if rel in ("BUILD.json",):
+            if rel in ("BUILD.json", "romfs.img"):
                 continue
             out.append(rel)
     return out
 
 
-def copy_mpremote(stage_dir, port, log=None):
+def _kernel_file(rel):
+    return rel.split(os.sep)[0] == "rvm_mp"
+
+
+def fs_files(stage_dir, mode="fs"):
+    """Files a deploy in `mode` copies to the board's filesystem."""
+    return [f for f in _files(stage_dir) if mode == "fs" or not _kernel_file(f)]
+
+
+def copy_mpremote(stage_dir, port, log=None, mode="fs"):
     mp = [sys.executable, "-m", "mpremote", "connect", port]
     cmd = mp + ["exec", _CLEAN]
-    dirs = sorted(set(os.path.dirname(f) for f in _files(stage_dir) if os.path.dirname(f)))
+    files = fs_files(stage_dir, mode)
+    dirs = sorted(set(os.path.dirname(f) for f in files if os.path.dirname(f)))
     for dd in dirs:
         if dd != "agents":
             cmd += ["+", "fs", "mkdir", ":" + dd]
-    for f in _files(stage_dir):
+    for f in files:
         cmd += ["+", "fs", "cp", f, ":" + f]
     if log:
-        log("mpremote: %d files to %s" % (len(_files(stage_dir)), port))
+        log("mpremote: %d files to %s" % (len(files), port))
     _run(cmd, "mpremote", cwd=stage_dir)
+
+
+def romfs_image(stage_dir, log=None):
+    """dist/NAME/romfs.img: the built kernel (rvm_mp/, already .mpy) as a
+    ROMFS image (`mpremote romfs build`); returns its path."""
+    import tempfile
+    out = os.path.join(stage_dir, "romfs.img")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(os.path.join(stage_dir, "rvm_mp"), os.path.join(tmp, "rvm_mp"))
+        _run([sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", out,
+              "build", tmp], "mpremote romfs build")
+    if log:
+        log("ROMFS image %s (%d bytes)" % (out, os.path.getsize(out)))
+    return out
+
+
+def kernel_fold(stage_dir):
+    """The attestation fold over the built kernel modules (hex), as boot
+    computes it over the files the board reads (rvm_mp.boot.measure_modules)."""
+    import hashlib
+    from rvm_mp import boot as KB
+    d, _ = KB.measure_modules(os.path.join(stage_dir, "rvm_mp"),
+                              fold=hashlib.sha256(KB.D0).digest())
+    return d.hex()
+
+
+def probe(port):
+    """The board's filesystem, heap, arch, ROMFS and frozen-kernel facts."""
+    out = _run([sys.executable, "-m", "mpremote", "connect", port, "exec", PF.PROBE],
+               "mpremote (probing %s)" % port, timeout=120)
+    return PF.parse_probe(out)
+
+
+def put_romfs(stage_dir, port, probe_r, log=None):
+    """Write the kernel's ROMFS image unless the board's /rom already holds
+    exactly this kernel. Returns whether it wrote."""
+    if probe_r.get("rom") == kernel_fold(stage_dir):
+        if log:
+            log("ROMFS on %s already holds this kernel" % port)
+        return False
+    import tempfile
+    img = os.path.join(stage_dir, "romfs.img")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(os.path.join(stage_dir, "rvm_mp"), os.path.join(tmp, "rvm_mp"))
+            _run([sys.executable, "-m", "mpremote", "connect", port, "romfs", "--no-mpy",
+                  "deploy", tmp], "mpremote romfs deploy")
+    except RvmToolError as e:
+        raise RvmToolError(
+            "%s; this board's ROMFS cannot be written over the REPL: flash %s with "
+            "the firmware (docs/boards.md) or deploy with --mode fs" % (e, img))
+    return True
 
 
 def copy_ampy(stage_dir, port, log=None):
@@ -219,15 +313,39 @@ def reset_into_main(port, wait_s=30.0, transport=None):
 
 def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
            out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True,
-           seal_seed=None):
+           seal_seed=None, mode=None, check=True):
     if via not in ("mpremote", "ampy"):
         raise RvmToolError("--via must be mpremote or ampy")
+    prof = boards.load(board)
+    mode = mode or prof.get("deploy", "fs")
+    if mode not in PF.MODES:
+        raise RvmToolError("unknown deploy mode %s (one of %s)" % (mode, ", ".join(PF.MODES)))
+    if mode != "fs" and via != "mpremote":
+        raise RvmToolError("--mode %s needs --via mpremote" % mode)
     if not os.path.exists(port):
         raise RvmToolError("port %s does not exist (is the board or `rvm sim` running?)" % port)
-    d = stage(board, key, agents, bundles, out_root, log, agent_mpy, seal_seed)
-    (copy_mpremote if via == "mpremote" else copy_ampy)(d, port, log)
+    d = stage(board, key, agents, bundles, out_root, log, agent_mpy, seal_seed,
+              mode)
+    if mode == "romfs":
+        romfs_image(d, log)
+    files = fs_files(d, mode)
+    pr = None
+    if via == "mpremote" and (check or mode == "romfs"):
+        pr = probe(port)
+    if check and pr is not None:
+        kb = sum(os.path.getsize(os.path.join(d, f)) for f in _files(d) if _kernel_file(f))
+        if (prof.get("sim") or {}).get("code_in_flash"):
+            kb = 0  # a simulated board that models the kernel in flash
+        fb = sum(os.path.getsize(os.path.join(d, f)) for f in files)
+        PF.check(pr, mode, prof.get("mpy_march"), kb, fb, port)
+    if mode == "romfs":
+        put_romfs(d, port, pr or {}, log)
+    if via == "mpremote":
+        copy_mpremote(d, port, log, mode)
+    else:
+        copy_ampy(d, port, log)
     out = None
     if start:
         out = reset_into_main(port, wait_s)
-    return {"board": board, "port": port, "files": _files(d), "via": via,
-            "started": out is not None}
+    return {"board": board, "port": port, "files": files, "via": via,
+            "mode": mode, "started": out is not None}

@@ -39,8 +39,9 @@ _ma_step_viper = None
 if _NC is None:
     try:
         from .mincut_viper import ma_step as _ma_step_viper
-    except (ImportError, SyntaxError):  # port without the native emitter
-        pass
+    except (ImportError, SyntaxError, ValueError) as _e:  # no emitter / arch
+        from ..diag import native_fallback
+        native_fallback("mincut_viper", _e)
 impls.chose("mincut", "natmod" if _NC else "viper" if _ma_step_viper else "portable")
 
 _S_IDLE = const(0)

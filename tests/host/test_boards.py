@@ -94,3 +94,14 @@ def test_simfw_leaves_exactly_the_board_ram_for_data(tmp_path):
     assert 65536 - 8192 <= free <= 65536 + 1024, free
     assert fit_below, "the RAM left for data is fragmented"
     assert not fit_above, "more than the board's RAM is available"
+
+
+def test_cortex_m_profile_without_mpy_march_builds_armv6m(tmp_path):
+    import json as _json
+    src = _json.load(open(os.path.join(boards.BOARDS_DIR, "qemu-an385.json")))
+    del src["mpy_march"]
+    (tmp_path / "cm.json").write_text(_json.dumps(dict(src, name="cm")))
+    assert boards.load("cm", str(tmp_path))["mpy_march"] == "armv6m"
+    # a profile that names a wider arch keeps it
+    assert boards.load("qemu-an385")["mpy_march"] == "armv7m"
+    assert boards.load("pyboard-v11")["mpy_march"] == "armv7emsp"
