@@ -209,7 +209,8 @@ async def main(rvm):
         except Exception as e:
             out.append((type(e).__name__,) + e.args)
     dev = await rvm.lease("temp", 60000, await rvm.handle("temp"))
-    out.append((dev.name, type(await dev.read()).__name__, await dev.on()))
+    out.append((dev.name, type(await dev.read()).__name__,
+                (await dev.call("read")) >= 0))
     try:
         await dev.set(object())
     except Exception as e:
