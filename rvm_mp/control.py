@@ -401,6 +401,8 @@ class Control:
                "commands": self.commands, "bad_frames": self.bad_frames}
         if log.store is not None:
             out["stored_low"] = log.store.low()
+        from .impls import which   # natmod / viper / native / portable per hot path
+        out["impls"] = which()
         return out
 
     def c_spawn(self, args):

@@ -1078,7 +1078,7 @@ def use_native(on=True):
     if on:
         try:
             from .switch_native import pick, step
-            Scheduler.pick = pick
+            Scheduler.pick = S.pick_natmod or pick
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True

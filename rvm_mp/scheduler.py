@@ -45,6 +45,7 @@
 # The switch path (pick, account, make_ready/sleep) does not allocate: a test
 # runs it under micropython.heap_lock().
 from .compat import const, ticks_diff, ticks_add
+from . import impls
 from . import kinds
 
 # task states
@@ -581,3 +582,34 @@ class Scheduler:
             else:
                 break
 
+
+# The pick in C (natmod rvmn_pick) when present: installed here and by
+# runtime.use_native(True) in place of switch_native.pick; use_native(False)
+# installs the portable pick_py (impls.py).
+def _natmod_pick():
+    nat = impls.natmod("rvmn_pick")
+    if nat is None:
+        return None
+    nat.init(ticks_add(0, -1))
+    f = nat.pick
+
+    # MicroPython binds no `self` to a C function stored on a Python class:
+    # a thin wrapper makes it a method
+    def pick(self, now):
+        return f(self, now)
+    Scheduler.pick = pick
+    return pick
+
+
+pick_natmod = _natmod_pick()
+del _natmod_pick
+
+
+def _pick_impl():
+    p = Scheduler.pick
+    if p is Scheduler.pick_py:
+        return "portable"
+    return "natmod" if p is pick_natmod else "native"
+
+
+impls.chose("pick", _pick_impl)

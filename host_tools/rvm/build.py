@@ -6,6 +6,12 @@ dist/NAME/
   board.json            the profile (what the device loads)
   BUILD.json            what was built: arch, mpy-cross version, files, sizes
 
+  rvmn_*.mpy            the C natmods built for the profile's mpy arch by
+                        `make natmods` (build/natmods/<arch>/), unless the
+                        profile says "natmods": false; none for arches
+                        without a build (the kernel then runs its viper or
+                        portable code, BUILD.json "natmods_missing" says why)
+
 Profiles without an mpy arch (appliance: CPython) get the .py sources.
 A module mpy-cross refuses (say viper code on an arch without the emitter)
 is left out and listed in BUILD.json "skipped": the kernel imports its viper
@@ -81,6 +87,10 @@ def build(board, out_root="dist", log=None):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copyfile(src, dst)
         rep["files"][os.path.relpath(dst, out)] = os.path.getsize(dst)
+    if arch and prof.get("natmods", True):
+        rep["natmods"], rep["natmods_missing"] = ship_natmods(arch, out)
+        for name, size in rep["natmods"].items():
+            rep["files"][name] = size
     with open(boards.path(board)) as f:
         prof = json.load(f)
     # `sim` only tells the host's simulator how to model the board; the
@@ -92,3 +102,20 @@ def build(board, out_root="dist", log=None):
     with open(os.path.join(out, "BUILD.json"), "w") as f:
         json.dump(rep, f, indent=1, sort_keys=True)
     return rep
+
+
+NATMODS = os.path.join(ROOT, "build", "natmods")
+
+
+def ship_natmods(arch, out, natdir=None):
+    """Copy the natmods built for `arch` into the build's top level (on the
+    board's sys.path). Returns ({file: size}, reason none were shipped)."""
+    d = os.path.join(natdir or NATMODS, arch)
+    if not os.path.isdir(d):
+        return {}, "no natmods built for %s (make natmods; see native/README.md)" % arch
+    shipped = {}
+    for f in sorted(os.listdir(d)):
+        if f.startswith("rvmn_") and f.endswith(".mpy"):
+            shutil.copyfile(os.path.join(d, f), os.path.join(out, f))
+            shipped[f] = os.path.getsize(os.path.join(out, f))
+    return shipped, None if shipped else "build/natmods/%s is empty" % arch
