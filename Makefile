@@ -40,7 +40,8 @@ vectors: setup
 # C natmods (native/): MicroPython's natmod toolchain comes from the pip
 # sdist of mpy-cross-v6-3 (tools/natmods.py); the Cortex-M cross compiler
 # and the emulated board from Debian.
-NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# wabt: wast2json/wat2wasm for the WebAssembly corpus and the WAT agents
+NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm wabt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 natmods-deps:
@@ -49,6 +50,7 @@ natmods-deps:
 
 natmods: setup natmods-deps
 	$(VPY) tools/natmods.py --arch all
+	$(VPY) tools/wasm_corpus.py
 
 clean:
 	rm -rf dist build .pytest_cache

@@ -65,8 +65,12 @@ class LinkError(Exception):
 class Instance:
     """One instantiated module. impl: "natmod" | "portable" | None (best)."""
 
-    def __init__(self, m, mem_cap=65536, nstack=512, nframes=64, impl=None):
+    def __init__(self, m, mem_cap=65536, nstack=512, nframes=64, impl=None,
+                 max_table=1024):
         self.m = m
+        if m.table_min > max_table:
+            raise LinkError("table of %d entries over this profile's %d"
+                            % (m.table_min, max_table))
         nat = native() if impl != "portable" else None
         if impl == "natmod" and nat is None:
             raise LinkError("natmod rvmn_wasm not loaded")

@@ -515,9 +515,9 @@ def _translate(m, f, r, end, out):
             vals.append(I64)
             emit(0x42)
             lo = v & 0xFFFFFFFF
-            hi = v >> 32
+            up = v >> 32
             emit(lo - (1 << 32) if lo >= 1 << 31 else lo)
-            emit(hi - (1 << 32) if hi >= 1 << 31 else hi)
+            emit(up - (1 << 32) if up >= 1 << 31 else up)
         else:
             sig = _numsig(op)
             if sig is None:
