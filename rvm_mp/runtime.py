@@ -325,6 +325,9 @@ class Runtime:
         g = self.gate.agent_globals(t.name, t.out)
         shadows = dict(g)
         entry = man.get("entry", "main")
+        if p.ctype == B.CODE_WASM:   # a WebAssembly module: rvm_mp/wasm/agent.py
+            from .wasm.agent import exec_wasm
+            return exec_wasm(self, t, p, man)
         gate = self.gate
         gate.active = t.pid
         try:

@@ -5,7 +5,8 @@
   by Debian wabt's `wast2json`. A script named `*.p1.wast` has its modules'
   memories rewritten to the custom-page-sizes encoding with page size 1
   (wabt 1.0.32 cannot write it yet: rvm_mp/wasm/module.py set_page_size).
-* tests/wasm/agents/*.wat -> build/wasm/agents/*.wasm (`wat2wasm`).
+* tests/wasm/agents/*.wat -> build/wasm/agents/*.wasm (`wat2wasm`; `*.p1.wat`
+  get page size 1 like the `*.p1.wast` scripts).
 * build/wasm/INDEX.json lists both; the kernel tests read it on both
   runtimes (MicroPython cannot run wabt).
 
@@ -66,7 +67,10 @@ def build(out=OUT):
             if p.returncode != 0:
                 raise RuntimeError("wat2wasm %s: %s" % (os.path.basename(src),
                                                         (p.stderr or p.stdout).strip().splitlines()[0]))
-        index["agents"][name] = os.path.relpath(dst, out)
+            if name.endswith(".p1"):
+                data = set_page_size(open(dst, "rb").read(), 0)
+                open(dst, "wb").write(data)
+        index["agents"][name.replace(".p1", "")] = os.path.relpath(dst, out)
     with open(os.path.join(out, "INDEX.json"), "w") as f:
         json.dump(index, f, indent=1)
     return index
