@@ -506,11 +506,17 @@ class Runtime:
         t = self.sched.task(pid)
         if t is None:
             return {}
-        return {"run": ("ready", "sleep", "wait", "throttled", "suspended",
+        info = {"run": ("ready", "sleep", "wait", "throttled", "suspended",
                         "done")[t.state],
                 "restarts": t.restarts, "faults": t.faults,
                 "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
                 "hard": t.hard}
+        c = t.coro
+        if c is not None and self._kernel_agent(c) and hasattr(c, "stat"):
+            s = c.stat()   # a WebAssembly partition: fuel used, memory
+            info["wasm"] = "fuel=%d mem=%d/%d %s" % (s["fuel"], s["mem"], s["cap"],
+                                                     s["impl"])
+        return info
 
     def checkpoint(self, pid, extra=b"", caller=0):
         """Checkpoint partition pid (its regions + `extra`): the seq of the

@@ -5,8 +5,9 @@
   by Debian wabt's `wast2json`. A script named `*.p1.wast` has its modules'
   memories rewritten to the custom-page-sizes encoding with page size 1
   (wabt 1.0.32 cannot write it yet: rvm_mp/wasm/module.py set_page_size).
-* tests/wasm/agents/*.wat -> build/wasm/agents/*.wasm (`wat2wasm`; `*.p1.wat`
-  get page size 1 like the `*.p1.wast` scripts).
+* tests/wasm/agents/*.wat and agents/*.wat -> build/wasm/agents/*.wasm
+  (host_tools/rvm/wasmbuild.py: wat2wasm, `;; @page-size 1`, validated).
+* tools/bench/wasm/*.wat -> build/wasm/bench/*.wasm (`make bench`).
 * build/wasm/INDEX.json lists both; the kernel tests read it on both
   runtimes (MicroPython cannot run wabt).
 
@@ -59,18 +60,33 @@ def build(out=OUT):
         index["corpus"].append(os.path.relpath(js, out))
     adir = os.path.join(out, "agents")
     os.makedirs(adir, exist_ok=True)
-    for src in sorted(glob.glob(os.path.join(SRC, "agents", "*.wat"))):
+    from host_tools.rvm.wasmbuild import WasmBuildError, wat_to_wasm
+    srcs = sorted(glob.glob(os.path.join(SRC, "agents", "*.wat")) +
+                  glob.glob(os.path.join(ROOT, "agents", "*.wat")))
+    for src in srcs:
         name = os.path.basename(src)[:-4]
         dst = os.path.join(adir, name + ".wasm")
         if not _fresh(src, dst):
-            p = subprocess.run(["wat2wasm", src, "-o", dst], capture_output=True, text=True)
-            if p.returncode != 0:
-                raise RuntimeError("wat2wasm %s: %s" % (os.path.basename(src),
-                                                        (p.stderr or p.stdout).strip().splitlines()[0]))
-            if name.endswith(".p1"):
-                data = set_page_size(open(dst, "rb").read(), 0)
-                open(dst, "wb").write(data)
-        index["agents"][name.replace(".p1", "")] = os.path.relpath(dst, out)
+            try:
+                data = wat_to_wasm(src)
+            except WasmBuildError as e:
+                raise RuntimeError(str(e))
+            open(dst, "wb").write(data)
+        index["agents"][name] = os.path.relpath(dst, out)
+    # the bench modules (tools/bench/wasm/*.wat, `make bench`)
+    bdir = os.path.join(out, "bench")
+    os.makedirs(bdir, exist_ok=True)
+    index["bench"] = {}
+    for src in sorted(glob.glob(os.path.join(ROOT, "tools", "bench", "wasm", "*.wat"))):
+        name = os.path.basename(src)[:-4]
+        dst = os.path.join(bdir, name + ".wasm")
+        if not _fresh(src, dst):
+            try:
+                data = wat_to_wasm(src, check_agent=False)
+            except WasmBuildError as e:
+                raise RuntimeError(str(e))
+            open(dst, "wb").write(data)
+        index["bench"][name] = os.path.relpath(dst, out)
     with open(os.path.join(out, "INDEX.json"), "w") as f:
         json.dump(index, f, indent=1)
     return index

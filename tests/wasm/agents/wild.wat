@@ -1,5 +1,6 @@
 ;; Wild pointers into every host call that takes one: each must come back
-;; as an error (negative), never as kernel memory. Logs each result.
+;; as an error (negative), never as kernel memory.
+;; @page-size 1
 (module
   (import "rvm" "send" (func $send (param i32 i32 i32) (result i32)))
   (import "rvm" "recv" (func $recv (param i32 i32 i32 i32) (result i32)))

@@ -1,8 +1,8 @@
 ;; The demo filter agent in WebAssembly (same behaviour as agents/filter.py):
 ;; moving average of the last 4 sensor readings; tells the actuator to
 ;; switch the relay when the average crosses 600 / 400 (hysteresis),
-;; reports every 20 readings, checkpoints every 50. Page size 1 (the build
-;; rewrites the memory to the custom-page-sizes encoding): 128 bytes.
+;; reports every 20 readings, checkpoints every 50.
+;; @page-size 1  (the build writes the custom-page-sizes encoding: 128 bytes)
 ;;   0 "raw"  4 "cmd"  8 "report"  16 restored  32 message  48 out  64 ring[4]
 (module
   (import "rvm" "handle" (func $handle (param i32 i32) (result i32)))
