@@ -248,6 +248,71 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                 st[sp++] = (uint64_t)(uint32_t)code[pc + 1] | SHL64((uint64_t)(uint32_t)code[pc + 2], 32);
                 pc += 3;
                 break;
+            // the hottest i32 ops get their own cases (a jump-table entry
+            // instead of the range tests under default:)
+            case 0x6A:
+                sp--;
+                st[sp - 1] = (uint32_t)(st[sp - 1] + st[sp]);
+                pc++;
+                break;
+            case 0x6B:
+                sp--;
+                st[sp - 1] = (uint32_t)(st[sp - 1] - st[sp]);
+                pc++;
+                break;
+            case 0x71:
+                sp--;
+                st[sp - 1] &= st[sp];
+                pc++;
+                break;
+            case 0x72:
+                sp--;
+                st[sp - 1] |= st[sp];
+                pc++;
+                break;
+            case 0x73:
+                sp--;
+                st[sp - 1] ^= st[sp];
+                pc++;
+                break;
+            case 0x74:
+                sp--;
+                st[sp - 1] = (uint32_t)((uint32_t)st[sp - 1] << (st[sp] & 31));
+                pc++;
+                break;
+            case 0x76:
+                sp--;
+                st[sp - 1] = (uint32_t)st[sp - 1] >> (st[sp] & 31);
+                pc++;
+                break;
+            case 0x45:
+                st[sp - 1] = st[sp - 1] == 0;
+                pc++;
+                break;
+            case 0x46:
+                sp--;
+                st[sp - 1] = st[sp - 1] == st[sp];
+                pc++;
+                break;
+            case 0x49:
+                sp--;
+                st[sp - 1] = st[sp - 1] < st[sp];
+                pc++;
+                break;
+            case 0x4F:
+                sp--;
+                st[sp - 1] = st[sp - 1] >= st[sp];
+                pc++;
+                break;
+            case 0x2D: {
+                uint64_t ea = st[sp - 1] + (uint32_t)code[pc + 1];
+                if (ea >= memb) {
+                    TRAP(T_OOB);
+                }
+                st[sp - 1] = mem[(uint32_t)ea];
+                pc += 2;
+                break;
+            }
             case 0x00:
                 TRAP(T_UNREACH);
             case 0x04:

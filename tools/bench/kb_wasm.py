@@ -129,7 +129,7 @@ def bench(emit):
     if w3 is not None:
         fib.append(w3[0])
         crc.append(w3[1])
-        assert w3[2] == _call(_inst(m, "portable"), "crc32", [CRC_N])
+        assert w3[2] & 0xFFFFFFFF == _call(_inst(m, "portable"), "crc32", [CRC_N])
     for title, cands in (("fib(%d)" % FIB, fib), ("crc32 %d B" % CRC_N, crc)):
         res = race(cands)
         for name in res:
