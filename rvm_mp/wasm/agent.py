@@ -275,7 +275,11 @@ def exec_wasm(rt, t, p, man):
     """Runtime._exec for a WebAssembly bundle: validate, check the imports
     against the ABI, set t.main to make a WasmAgent at each (re)start."""
     from .. import errors
-    m, why = validate(p.code(), man.get("entry", "main"))
+    try:
+        m, why = validate(p.code(), man.get("entry", "main"))
+    except MemoryError:
+        print("rvm-mp: wasm bundle %s refused: no memory to load it" % t.name)
+        return errors.ENOMEM
     if m is None:
         print("rvm-mp: wasm bundle %s refused: %s" % (t.name, why))
         return errors.EINVAL

@@ -94,6 +94,9 @@ async def main(rvm):
         # preempted at every slice: fuel used is whole slices
         assert s["fuel"] >= 500 * 20 and s["fuel"] % 500 == 0
         assert s["calls"] == 0
+        # `rvm ps` (the console's ps rows come from task_info)
+        assert rt.task_info(w)["wasm"] == "fuel=%d mem=0/0 %s" % (s["fuel"], s["impl"])
+        assert "wasm" not in rt.task_info(p)
         assert [e[6] for e in K.recs(rt.log, kinds.AGENT_EXIT)] == [p]
     finally:
         K.done(rt)
