@@ -163,6 +163,31 @@ static uint32_t w_popcnt(uint64_t v) {
     return n;
 }
 
+// the i32 ops of the superinstructions (module.py _FUSE): none traps
+static uint32_t w_fop(int32_t op, uint32_t x, uint32_t y) {
+    switch (op) {
+        case 0x46: return x == y;
+        case 0x47: return x != y;
+        case 0x48: return (int32_t)x < (int32_t)y;
+        case 0x49: return x < y;
+        case 0x4A: return (int32_t)x > (int32_t)y;
+        case 0x4B: return x > y;
+        case 0x4C: return (int32_t)x <= (int32_t)y;
+        case 0x4D: return x <= y;
+        case 0x4E: return (int32_t)x >= (int32_t)y;
+        case 0x4F: return x >= y;
+        case 0x6A: return x + y;
+        case 0x6B: return x - y;
+        case 0x6C: return x * y;
+        case 0x71: return x & y;
+        case 0x72: return x | y;
+        case 0x73: return x ^ y;
+        case 0x74: return x << (y & 31);
+        case 0x75: return (uint32_t)((int32_t)x >> (y & 31));
+        default: return x >> (y & 31);
+    }
+}
+
 static uint64_t w_load(const uint8_t *p, int n) {
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--) {
@@ -246,6 +271,18 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                 break;
             case 0x42:
                 st[sp++] = (uint64_t)(uint32_t)code[pc + 1] | SHL64((uint64_t)(uint32_t)code[pc + 2], 32);
+                pc += 3;
+                break;
+            case 0xD0:
+                st[sp++] = w_fop(code[pc + 3], st[fp + code[pc + 1]], (uint32_t)code[pc + 2]);
+                pc += 4;
+                break;
+            case 0xD1:
+                st[sp++] = w_fop(code[pc + 3], st[fp + code[pc + 1]], st[fp + code[pc + 2]]);
+                pc += 4;
+                break;
+            case 0xD4:
+                st[sp - 1] = w_fop(code[pc + 2], st[sp - 1], (uint32_t)code[pc + 1]);
                 pc += 3;
                 break;
             // the hottest i32 ops get their own cases (a jump-table entry

@@ -373,6 +373,20 @@ def run_py(inst, fuel):
             sp -= 1
             st[sp - 1] = (st[sp - 1] + st[sp]) & M32
             pc += 1
+        elif op == 0xD0 or op == 0xD1 or op == 0xD4:
+            if op == 0xD4:
+                a = st[sp - 1]
+                b = code[pc + 1] & M32
+                f = code[pc + 2]
+                pc += 3
+                sp -= 1
+            else:
+                a = st[fp + code[pc + 1]]
+                b = code[pc + 2] & M32 if op == 0xD0 else st[fp + code[pc + 2]]
+                f = code[pc + 3]
+                pc += 4
+            st[sp] = _cmp(f - 0x46, a, b, 32) if f < 0x6A else _binop(f, a, b)[0]
+            sp += 1
         elif op == 0x0D:
             sp -= 1
             if st[sp]:

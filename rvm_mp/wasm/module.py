@@ -17,6 +17,9 @@
 #     0x05 JMP    tgt            (the `else` of a taken then-branch)
 #     0x0F RET                   results to fp, pop the frame
 #     0x10 CALL f   0x11 CALL_IND canonical-type   0x41 v   0x42 lo hi
+#     0xD0 x c op   push op(local x, c)      (superinstructions: i32 ops
+#     0xD1 x y op   push op(local x, local y) that cannot trap, _FUSE;
+#     0xD4 c op     top = op(top, c)          never across a branch target)
 #     loads/stores: op offset    local/global ops: op index
 #   h counts from the frame pointer fp (locals first, then operands).
 #
@@ -238,6 +241,11 @@ def _numsig(op):
     return None
 
 
+# i32 ops that never trap, fused with their operands (0xD0 local.get X,
+# i32.const C, op; 0xD1 local.get X, local.get Y, op; 0xD4 i32.const C, op)
+_FUSE = (0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F, 0x6A, 0x6B,
+         0x6C, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76)
+
 # loads/stores: opcode -> (value type, access bytes)
 _MEMOPS = {0x28: (I32, 4), 0x29: (I64, 8), 0x2C: (I32, 1), 0x2D: (I32, 1),
            0x2E: (I32, 2), 0x2F: (I32, 2), 0x30: (I64, 1), 0x31: (I64, 1),
@@ -316,9 +324,23 @@ def _translate(m, f, r, end, out):
         c.unreach = True
 
     hi = 0
+    s1 = s2 = -1     # where the last two emitted instructions start
+    bar = 0          # no fusion across this word: a branch target may be here
+    mark = 0
+    fused = False
+    lastop = 0
     while True:
         if len(vals) > hi:
             hi = len(vals)
+        n = len(out)
+        if n != mark and not fused:
+            s2 = s1
+            s1 = mark
+        fused = False
+        mark = n
+        if lastop == 0x0B or lastop == 0x02 or lastop == 0x03 or lastop == 0x05:
+            bar = n
+        lastop = r.b[r.p] if r.p < end else 0
         if r.p >= end:
             _fail("unexpected end of function body")
         op = r.byte()
@@ -527,6 +549,33 @@ def _translate(m, f, r, end, out):
             for t in reversed(sig[0]):
                 pop(t)
             vals.append(sig[1])
+            if op in _FUSE and s1 >= bar and len(out) == s1 + 2:
+                # superinstructions: local.get/i32.const operands folded
+                # into the op (one dispatch and one fuel unit instead of 3)
+                k = out[s1]
+                p = -1
+                if k == 0x41 and s2 >= bar and s2 == s1 - 2 and out[s2] == 0x20:
+                    x = out[s2 + 1]
+                    cst = out[s1 + 1]
+                    del out[s2:]
+                    out.extend((0xD0, x, cst, op))
+                    p = s2
+                elif k == 0x41:
+                    cst = out[s1 + 1]
+                    del out[s1:]
+                    out.extend((0xD4, cst, op))
+                    p = s1
+                elif k == 0x20 and s2 >= bar and s2 == s1 - 2 and out[s2] == 0x20:
+                    x = out[s2 + 1]
+                    y = out[s1 + 1]
+                    del out[s2:]
+                    out.extend((0xD1, x, y, op))
+                    p = s2
+                if p >= 0:
+                    s1 = p
+                    s2 = -1
+                    fused = True
+                    continue
             emit(op)
 
 
@@ -560,7 +609,7 @@ def load(data, page_bits=True):
     nfuncdecl = None
     bodies = None
     datacount = None
-    out = array("i")
+    out = []         # a list while translating (fusion deletes), then array
     while r.p < r.end:
         sid = r.byte()
         size = r.u32()
@@ -719,7 +768,7 @@ def load(data, page_bits=True):
             _fail("section size mismatch")
     if nfuncdecl and bodies is None:
         _fail("function and code section have inconsistent lengths")
-    m.code = out
+    m.code = array("i", out)
     return m
 
 
