@@ -56,3 +56,14 @@ def test_rvm_bundle_wasm(tmp_path):
         err = p.stderr.strip().splitlines()
         assert len(err) == 1 and why in err[0] and "Traceback" not in p.stderr, p.stderr
         assert not (tmp_path / "b.rvmb").exists()
+
+
+def test_ps_table_shows_the_wasm_column_of_any_row():
+    from rvm_mp.control_text import format_text
+    txt = format_text({"partitions": [{"pid": 1, "name": "control"},
+                                      {"pid": 4, "name": "filter",
+                                       "wasm": "fuel=624 mem=128/128 natmod"}]})
+    lines = txt.split("\r\n")
+    assert lines[0].split() == ["PID", "NAME", "WASM"]
+    assert lines[1].split() == ["1", "control", "-"]
+    assert lines[2].split()[2:] == ["fuel=624", "mem=128/128", "natmod"]
