@@ -41,7 +41,11 @@ test-full: setup qemu natmods
 run: setup
 	$(VPY) tools/run_demo.py --board $(BOARD)
 
-bench: setup
+# kb_wasm compares with wasm3 (PyPI pywasm3, built from its sdist when no
+# wheel fits); without it the wasm3 rows are left out
+bench: setup natmods
+	$(VPY) -c "import wasm3" 2>/dev/null || $(VPY) -m pip install --quiet pywasm3 || \
+	  echo "bench: pywasm3 did not install; no wasm3 rows"
 	$(VPY) tools/bench.py
 
 build: setup
@@ -53,7 +57,8 @@ vectors: setup
 # C natmods (native/): MicroPython's natmod toolchain comes from the pip
 # sdist of mpy-cross-v6-3 (tools/natmods.py); the Cortex-M cross compiler
 # and the emulated board from Debian.
-NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# wabt: wast2json/wat2wasm for the WebAssembly corpus and the WAT agents
+NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm wabt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 natmods-deps:
@@ -62,6 +67,7 @@ natmods-deps:
 
 natmods: setup natmods-deps
 	$(VPY) tools/natmods.py --arch all
+	$(VPY) tools/wasm_corpus.py
 
 clean:
 	rm -rf dist build .pytest_cache

@@ -5,7 +5,7 @@
 #     0     4  magic b"RVMB"
 #     4     1  format version (1)
 #     5     1  signature algorithm: 1 HMAC-SHA256 (device key), 2 Ed25519
-#     6     1  code type: 0 Python source (UTF-8), 1 .mpy
+#     6     1  code type: 0 Python source (UTF-8), 1 .mpy, 2 WebAssembly
 #     7     1  reserved, 0
 #     8     2  manifest length M (u16 LE)
 #    10     2  reserved, 0
@@ -33,6 +33,7 @@ ALG_HMAC = const(1)
 ALG_ED25519 = const(2)
 CODE_SOURCE = const(0)
 CODE_MPY = const(1)
+CODE_WASM = const(2)     # a WebAssembly module (docs/wasm.md)
 HDR = const(16)
 SIG_DOMAIN = b"RVMB-sig"
 _SIG_LEN = {ALG_HMAC: 32, ALG_ED25519: 64}
@@ -76,8 +77,12 @@ def pack(code_bytes, manifest_dict, key, alg=ALG_HMAC):
     if not man.get("name"):
         raise ValueError("bundle manifest needs a name")
     man["sha256"] = _hex(hashlib.sha256(code).digest())
-    ctype = CODE_MPY if is_mpy(code) else CODE_SOURCE
-    man.setdefault("type", "mpy" if ctype == CODE_MPY else "py")
+    if code[:4] == b"\x00asm":
+        ctype = CODE_WASM
+        man.setdefault("type", "wasm")
+    else:
+        ctype = CODE_MPY if is_mpy(code) else CODE_SOURCE
+        man.setdefault("type", "mpy" if ctype == CODE_MPY else "py")
     mj = json.dumps(man).encode()
     if len(mj) > 0xFFFF:
         raise ValueError("bundle manifest too large")
@@ -138,7 +143,7 @@ def parse(data):
             return errors.EINVAL
         alg = data[5]
         ctype = data[6]
-        if alg not in _SIG_LEN or ctype > CODE_MPY:
+        if alg not in _SIG_LEN or ctype > CODE_WASM:
             return errors.EINVAL
         mlen, _r, clen = struct.unpack_from("<HHI", data, 8)
         sig_off = HDR + mlen + clen

@@ -34,7 +34,11 @@ def format_text(obj):
             obj = v
     if isinstance(obj, list):
         if obj and isinstance(obj[0], dict):
-            cols = sorted(obj[0].keys(), key=_col_order)
+            keys = {}
+            for r in obj:   # every row's keys (a WASM partition has a `wasm` column)
+                for c in r:
+                    keys[c] = 1
+            cols = sorted(keys, key=_col_order)
             rows = [[_cell(r.get(c)) for c in cols] for r in obj]
             widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
             out.append("  ".join(c.upper() + " " * (widths[i] - len(c)) for i, c in enumerate(cols)).rstrip())

@@ -334,6 +334,9 @@ class Runtime:
         """Run the bundle's module code under the import gate; find main."""
         if t.out is None:
             t.out = bytearray()
+        if p.ctype == B.CODE_WASM:   # a WebAssembly module: rvm_mp/wasm/agent.py
+            from .wasm.agent import exec_wasm
+            return exec_wasm(self, t, p, man)
         if self.procs is not None:   # a child process runs it, not us
             return self.procs.prepare(t, p, man)
         g = self.gate.agent_globals(t.name, t.out)
@@ -527,14 +530,19 @@ class Runtime:
         t = self.sched.task(pid)
         if t is None:
             return {}
-        d = {"run": ("ready", "sleep", "wait", "throttled", "suspended",
-                     "done")[t.state],
-             "restarts": t.restarts, "faults": t.faults,
-             "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
-             "hard": t.hard}
+        info = {"run": ("ready", "sleep", "wait", "throttled", "suspended",
+                        "done")[t.state],
+                "restarts": t.restarts, "faults": t.faults,
+                "rebuilds": t.rebuilds, "cpu_us": t.cpu_us,
+                "hard": t.hard}
         if self.procs is not None:   # process partitions: the OS pid
-            d["os_pid"] = self.procs.os_pid(pid)
-        return d
+            info["os_pid"] = self.procs.os_pid(pid)
+        c = t.coro
+        if c is not None and self._kernel_agent(c) and hasattr(c, "stat"):
+            s = c.stat()   # a WebAssembly partition: fuel used, memory
+            info["wasm"] = "fuel=%d mem=%d/%d %s" % (s["fuel"], s["mem"], s["cap"],
+                                                     s["impl"])
+        return info
 
     def checkpoint(self, pid, extra=b"", caller=0):
         """Checkpoint partition pid (its regions + `extra`): the seq of the

@@ -177,6 +177,13 @@ def pytest_pycollect_makemodule(module_path, parent):
     return None
 
 
+def pytest_sessionstart(session):
+    # the WebAssembly corpus and WAT agents (wabt -> build/wasm/), read by
+    # the kernel tests on both runtimes; a failure shows in those tests
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "wasm_corpus.py")],
+                   cwd=ROOT, capture_output=True)
+
+
 def pytest_configure(config):
     for m in ("kernel", "cpython", "micropython", "e2e", "board"):
         config.addinivalue_line("markers", m + ": RVM-MP test category")

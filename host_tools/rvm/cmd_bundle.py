@@ -31,6 +31,13 @@ def make(agent_path, key, name=None, manifest=None):
     man = {"name": name or os.path.splitext(os.path.basename(agent_path))[0]}
     if manifest:
         man.update(manifest)
+    if code[:4] == b"\x00asm":
+        # a WebAssembly module is decoded and validated here first, with the
+        # kernel's own code (rvm_mp/wasm): a bad module is never signed
+        from rvm_mp.wasm.agent import validate
+        _m, why = validate(code, man.get("entry", "main"))
+        if why:
+            raise RvmToolError("bundle %s: %s" % (os.path.basename(agent_path), why))
     try:
         return man["name"], B.pack(code, man, key)
     except ValueError as e:

@@ -118,13 +118,25 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
     paths = list(agents)
     if not agents and not bundles:
         for spec in prof.get("agents", ()):
-            p = os.path.join(AGENTS_DIR, spec.get("name", "") + ".py")
+            # "code": "wasm": the agent is agents/NAME.wat, built to .wasm here
+            ext = ".wat" if spec.get("code") == "wasm" else ".py"
+            p = os.path.join(AGENTS_DIR, spec.get("name", "") + ext)
             if os.path.exists(p):
                 paths.append(p)
     for p in paths:
         if not os.path.isfile(p):
             raise RvmToolError("cannot read agent %s" % p)
-        code = _agent_code(p, prof, agent_mpy)
+        if p.endswith(".wat"):
+            from .wasmbuild import WasmBuildError, wat_to_wasm
+            try:
+                code = wat_to_wasm(p)
+            except WasmBuildError as e:
+                raise RvmToolError(str(e))
+        elif p.endswith(".wasm"):
+            with open(p, "rb") as f:
+                code = f.read()
+        else:
+            code = _agent_code(p, prof, agent_mpy)
         name = os.path.splitext(os.path.basename(p))[0]
         with open(os.path.join(ad, name + ".rvmb"), "wb") as f:
             f.write(B.pack(code, {"name": name}, key))

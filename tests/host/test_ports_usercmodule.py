@@ -26,7 +26,7 @@ def _listed(path):
 
 def test_glue_lists_every_natmod_source():
     want = sorted((m, m) for m in natmods.modules())
-    assert len(want) == 5
+    assert len(want) == 6
     assert _listed(os.path.join(GLUE, "rvmn", "micropython.mk")) == want
     assert _listed(os.path.join(GLUE, "rvmn", "micropython.cmake")) == want
     assert "rvmn/micropython.cmake" in open(os.path.join(GLUE, "micropython.cmake")).read()

@@ -9,6 +9,7 @@ target_sources(usermod_rvmn INTERFACE
     ${RVMN_NATIVE}/rvmn_pick/rvmn_pick.c
     ${RVMN_NATIVE}/rvmn_cut/rvmn_cut.c
     ${RVMN_NATIVE}/rvmn_crc/rvmn_crc.c
+    ${RVMN_NATIVE}/rvmn_wasm/rvmn_wasm.c
 )
 
 target_link_libraries(usermod INTERFACE usermod_rvmn)

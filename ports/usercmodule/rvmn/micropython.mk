@@ -1,6 +1,6 @@
 # MicroPython user C module glue (make-based ports: unix, stm32, esp8266):
 # links the natmod sources of native/ into the firmware as built-in modules
-# rvmn_link, rvmn_p1, rvmn_pick, rvmn_cut, rvmn_crc (same C files; their
+# rvmn_link, rvmn_p1, rvmn_pick, rvmn_cut, rvmn_crc, rvmn_wasm (same C files; their
 # `#else` branch registers each with MP_REGISTER_MODULE).
 #   make -C ports/stm32 BOARD=PYBV11 USER_C_MODULES=$(RVM)/ports/usercmodule
 RVMN_NATIVE := $(USERMOD_DIR)/../../../native
@@ -10,4 +10,5 @@ SRC_USERMOD_C += \
 	$(RVMN_NATIVE)/rvmn_p1/rvmn_p1.c \
 	$(RVMN_NATIVE)/rvmn_pick/rvmn_pick.c \
 	$(RVMN_NATIVE)/rvmn_cut/rvmn_cut.c \
-	$(RVMN_NATIVE)/rvmn_crc/rvmn_crc.c
+	$(RVMN_NATIVE)/rvmn_crc/rvmn_crc.c \
+	$(RVMN_NATIVE)/rvmn_wasm/rvmn_wasm.c

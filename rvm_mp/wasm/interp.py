@@ -1,0 +1,571 @@
+# A WebAssembly instance and its resumable executor: run(fuel) runs the
+# word code of module.py until the fuel is spent, a host call, a trap or
+# the end. The C natmod rvmn_wasm runs the same state when it is loaded;
+# run_py below is the portable executor (same results, slower).
+#
+#   state (all plain buffers, so the C code and a checkpoint can use them)
+#     stack  value stack: locals of each frame, then its operands
+#            (list of unsigned ints here, array('Q') for the natmod)
+#     frames 3 ints per call frame: return pc, fp, function index
+#     regs   R_PC R_SP R_FP R_NF R_MEMB R_PAGES R_MAXP R_LOG2 R_ARG R_FUNC
+#            R_CAP R_NSTACK R_NFRAMES R_TABLEN (int32 each, see below)
+#     mem    bytearray of R_CAP bytes (the profile's cap), R_MEMB of them
+#            accessible (memory.size pages times page size, at most R_CAP)
+#     glob   global values
+# run(fuel) -> status: DONE (results at stack[0:nres]), FUEL, HOST
+# (regs[R_ARG] = import index, its args on the stack top), TRAP
+# (regs[R_ARG] = trap code, module.TRAPS). Fuel: one unit per word-code op.
+from array import array
+from .module import TRAPS
+
+DONE = 0
+FUEL = 1
+HOST = 2
+TRAP = 3
+
+R_PC = 0
+R_SP = 1
+R_FP = 2
+R_NF = 3
+R_MEMB = 4
+R_PAGES = 5
+R_MAXP = 6
+R_LOG2 = 7
+R_ARG = 8
+R_FUNC = 9
+R_CAP = 10
+R_NSTACK = 11
+R_NFRAMES = 12
+R_TABLEN = 13
+R_LEFT = 14       # fuel left when run() returned
+NREGS = 15
+
+M32 = 0xFFFFFFFF
+M64 = 0xFFFFFFFFFFFFFFFF
+
+_native = None
+_tried = False
+
+
+def native():
+    """The rvmn_wasm natmod, or None (impls.py logs why)."""
+    global _native, _tried
+    if not _tried:
+        _tried = True
+        from .. import impls
+        _native = impls.natmod("rvmn_wasm")
+        impls.chose("wasm", "natmod" if _native is not None else "portable")
+    return _native
+
+
+class LinkError(Exception):
+    pass
+
+
+class Instance:
+    """One instantiated module. impl: "natmod" | "portable" | None (best)."""
+
+    def __init__(self, m, mem_cap=65536, nstack=512, nframes=64, impl=None,
+                 max_table=1024):
+        self.m = m
+        if m.table_min > max_table:
+            raise LinkError("table of %d entries over this profile's %d"
+                            % (m.table_min, max_table))
+        nat = native() if impl != "portable" else None
+        if impl == "natmod" and nat is None:
+            raise LinkError("natmod rvmn_wasm not loaded")
+        self.nat = nat
+        self.impl = "natmod" if nat is not None else "portable"
+        self.meta = m.meta()
+        self.code = m.code
+        self.regs = array("i", [0] * NREGS)
+        rg = self.regs
+        if nat is not None:
+            self.stack = array("Q", bytes(8 * nstack))
+            self.glob = array("Q", [g[2] for g in m.globs])
+        else:
+            self.stack = [0] * nstack
+            self.glob = [g[2] for g in m.globs]
+        self.frames = array("i", [0] * (3 * nframes))
+        rg[R_NSTACK] = nstack
+        rg[R_NFRAMES] = nframes
+        rg[R_MAXP] = -1
+        if m.mem is not None:
+            mn, mx, log2 = m.mem
+            want = mn << log2
+            cap = mem_cap          # the profile's cap (docs/wasm.md)
+            if mx is not None and (mx << log2) < cap:
+                cap = mx << log2
+            self.mem = bytearray(cap)
+            rg[R_CAP] = cap
+            rg[R_MEMB] = want if want < cap else cap
+            rg[R_PAGES] = mn
+            rg[R_MAXP] = -1 if mx is None else mx
+            rg[R_LOG2] = log2
+        else:
+            self.mem = bytearray(0)
+        tab = array("i", [-1] * m.table_min)
+        for off, fl in m.elems:
+            if off + len(fl) > len(tab):
+                raise LinkError("out of bounds table access (element segment)")
+            for i, fi in enumerate(fl):
+                tab[off + i] = fi
+        self.table = tab
+        rg[R_TABLEN] = len(tab)
+        for off, bs in m.data:
+            if off + len(bs) > rg[R_MEMB]:
+                raise LinkError("out of bounds memory access (data segment)")
+            self.mem[off:off + len(bs)] = bs
+        self.fuel_used = 0
+        self.func = None
+
+    def mem_size(self):
+        """Bytes the module may touch now."""
+        return self.regs[R_MEMB]
+
+    def call(self, fidx, args=()):
+        """Prepare a call of function fidx (no run yet)."""
+        rg = self.regs
+        md = self.meta
+        f = fidx * 6
+        np = md[f + 1]
+        if len(args) != np:
+            raise ValueError("wrong number of arguments")
+        if md[f] < 0:
+            raise ValueError("cannot call an import")
+        st = self.stack
+        nl = md[f + 2]
+        if nl + md[f + 4] > rg[R_NSTACK]:
+            raise ValueError("value stack too small")
+        for i in range(nl):
+            st[i] = args[i] if i < np else 0
+        rg[R_FP] = 0
+        rg[R_SP] = nl
+        rg[R_NF] = 1
+        fr = self.frames
+        fr[0] = -1
+        fr[1] = 0
+        fr[2] = fidx
+        rg[R_FUNC] = fidx
+        rg[R_PC] = md[f]
+        self.func = fidx
+
+    def run(self, fuel):
+        if self.nat is not None:
+            st = self.nat.run(self.code, self.meta, self.table, self.mem,
+                              self.glob, self.stack, self.frames, self.regs, fuel)
+        else:
+            st = run_py(self, fuel)
+        self.fuel_used += fuel - self.regs[R_LEFT]
+        return st
+
+    def results(self):
+        md = self.meta
+        n = md[self.func * 6 + 3]
+        return [self.stack[i] for i in range(n)]
+
+    def host_args(self):
+        """The pending host call's (import index, [args]); pops the args."""
+        rg = self.regs
+        fi = rg[R_ARG]
+        np = self.meta[fi * 6 + 1]
+        sp = rg[R_SP] - np
+        args = [self.stack[sp + i] for i in range(np)]
+        rg[R_SP] = sp
+        return fi, args
+
+    def host_return(self, vals):
+        rg = self.regs
+        sp = rg[R_SP]
+        for v in vals:
+            self.stack[sp] = v
+            sp += 1
+        rg[R_SP] = sp
+
+    def trap_name(self):
+        c = self.regs[R_ARG]
+        return TRAPS[c] if 0 <= c < len(TRAPS) else "trap %d" % c
+
+
+def _s32(v):
+    return v - 0x100000000 if v & 0x80000000 else v
+
+
+def _s64(v):
+    return v - 0x10000000000000000 if v & 0x8000000000000000 else v
+
+
+def _clz(v, w):
+    n = 0
+    b = 1 << (w - 1)
+    while n < w and not v & b:
+        n += 1
+        b >>= 1
+    return n
+
+
+def _ctz(v, w):
+    n = 0
+    while n < w and not v & 1:
+        n += 1
+        v >>= 1
+    return n
+
+
+def _popcnt(v):
+    n = 0
+    while v:
+        v &= v - 1
+        n += 1
+    return n
+
+
+def _divrem(op, a, b, w):
+    """div_s div_u rem_s rem_u for width w; (value, trap code)."""
+    if b == 0:
+        return 0, 3
+    if op == 0 or op == 2:     # signed
+        sa = a - (1 << w) if a >> (w - 1) else a
+        sb = b - (1 << w) if b >> (w - 1) else b
+        q = abs(sa) // abs(sb)
+        if (sa < 0) != (sb < 0):
+            q = -q
+        if op == 0:
+            if q == 1 << (w - 1):
+                return 0, 4
+            return q & ((1 << w) - 1), 0
+        return (sa - q * sb) & ((1 << w) - 1), 0
+    if op == 1:
+        return a // b, 0
+    return a % b, 0
+
+
+def _binop(op, a, b):
+    """Integer binary ops 0x6A..0x78 (i32) and 0x7C..0x8A (i64); (v, trap)."""
+    if op <= 0x78:
+        w = 32
+        k = op - 0x6A
+        m = M32
+    else:
+        w = 64
+        k = op - 0x7C
+        m = M64
+    if k == 0:
+        return (a + b) & m, 0
+    if k == 1:
+        return (a - b) & m, 0
+    if k == 2:
+        return (a * b) & m, 0
+    if k <= 6:
+        return _divrem(k - 3, a, b, w)
+    if k == 7:
+        return a & b, 0
+    if k == 8:
+        return a | b, 0
+    if k == 9:
+        return a ^ b, 0
+    s = b & (w - 1)
+    if k == 10:
+        return (a << s) & m, 0
+    if k == 11:
+        if a >> (w - 1):
+            return ((a - (1 << w)) >> s) & m, 0
+        return a >> s, 0
+    if k == 12:
+        return a >> s, 0
+    if k == 13:
+        return ((a << s) | (a >> (w - s))) & m, 0
+    return ((a >> s) | (a << (w - s))) & m, 0
+
+
+def _cmp(k, a, b, w):
+    """eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u."""
+    if k == 0:
+        return 1 if a == b else 0
+    if k == 1:
+        return 1 if a != b else 0
+    if k & 1 == 0:   # signed
+        h = 1 << (w - 1)
+        a ^= h
+        b ^= h
+    k >>= 1
+    if k == 1:
+        return 1 if a < b else 0
+    if k == 2:
+        return 1 if a > b else 0
+    if k == 3:
+        return 1 if a <= b else 0
+    return 1 if a >= b else 0
+
+
+def _unop(op, a):
+    if op == 0x45 or op == 0x50:
+        return 1 if a == 0 else 0
+    if op == 0x67:
+        return _clz(a, 32)
+    if op == 0x68:
+        return _ctz(a, 32)
+    if op == 0x69 or op == 0x7B:
+        return _popcnt(a)
+    if op == 0x79:
+        return _clz(a, 64)
+    if op == 0x7A:
+        return _ctz(a, 64)
+    if op == 0xA7:
+        return a & M32
+    if op == 0xAC:
+        return _s32(a) & M64
+    if op == 0xAD:
+        return a
+    if op == 0xC0:
+        return (a & 0xFF) - (0x100 if a & 0x80 else 0) & M32
+    if op == 0xC1:
+        return (a & 0xFFFF) - (0x10000 if a & 0x8000 else 0) & M32
+    if op == 0xC2:
+        return (a & 0xFF) - (0x100 if a & 0x80 else 0) & M64
+    if op == 0xC3:
+        return (a & 0xFFFF) - (0x10000 if a & 0x8000 else 0) & M64
+    return (a & M32) - (0x100000000 if a & 0x80000000 else 0) & M64
+
+
+# loads: op -> (bytes, signed, result mask)
+_LD = {0x28: (4, 0, M32), 0x29: (8, 0, M64), 0x2C: (1, 1, M32), 0x2D: (1, 0, M32),
+       0x2E: (2, 1, M32), 0x2F: (2, 0, M32), 0x30: (1, 1, M64), 0x31: (1, 0, M64),
+       0x32: (2, 1, M64), 0x33: (2, 0, M64), 0x34: (4, 1, M64), 0x35: (4, 0, M64)}
+_ST = {0x36: 4, 0x37: 8, 0x3A: 1, 0x3B: 2, 0x3C: 1, 0x3D: 2, 0x3E: 4}
+
+
+def run_py(inst, fuel):
+    """The portable executor: same contract as rvmn_wasm.run."""
+    rg = inst.regs
+    code = inst.code
+    md = inst.meta
+    st = inst.stack
+    fr = inst.frames
+    mem = inst.mem
+    gl = inst.glob
+    pc = rg[R_PC]
+    sp = rg[R_SP]
+    fp = rg[R_FP]
+    left = fuel
+    status = FUEL
+    while True:
+        if left <= 0:
+            break
+        left -= 1
+        op = code[pc]
+        if op == 0x20:
+            st[sp] = st[fp + code[pc + 1]]
+            sp += 1
+            pc += 2
+        elif op == 0x41:
+            st[sp] = code[pc + 1] & M32
+            sp += 1
+            pc += 2
+        elif op == 0x21:
+            sp -= 1
+            st[fp + code[pc + 1]] = st[sp]
+            pc += 2
+        elif op == 0x22:
+            st[fp + code[pc + 1]] = st[sp - 1]
+            pc += 2
+        elif op == 0x6A:
+            sp -= 1
+            st[sp - 1] = (st[sp - 1] + st[sp]) & M32
+            pc += 1
+        elif op == 0xD0 or op == 0xD1 or op == 0xD4:
+            if op == 0xD4:
+                a = st[sp - 1]
+                b = code[pc + 1] & M32
+                f = code[pc + 2]
+                pc += 3
+                sp -= 1
+            else:
+                a = st[fp + code[pc + 1]]
+                b = code[pc + 2] & M32 if op == 0xD0 else st[fp + code[pc + 2]]
+                f = code[pc + 3]
+                pc += 4
+            st[sp] = _cmp(f - 0x46, a, b, 32) if f < 0x6A else _binop(f, a, b)[0]
+            sp += 1
+        elif op == 0x0D:
+            sp -= 1
+            if st[sp]:
+                n = code[pc + 3]
+                h = fp + code[pc + 2]
+                if n:
+                    st[h] = st[sp - 1]
+                sp = h + n
+                pc = code[pc + 1]
+            else:
+                pc += 4
+        elif op == 0x0C:
+            n = code[pc + 3]
+            h = fp + code[pc + 2]
+            if n:
+                st[h] = st[sp - 1]
+            sp = h + n
+            pc = code[pc + 1]
+        elif op == 0x04:
+            sp -= 1
+            pc = pc + 2 if st[sp] else code[pc + 1]
+        elif op == 0x05:
+            pc = code[pc + 1]
+        elif 0x46 <= op <= 0x4F:
+            sp -= 1
+            st[sp - 1] = _cmp(op - 0x46, st[sp - 1], st[sp], 32)
+            pc += 1
+        elif 0x51 <= op <= 0x5A:
+            sp -= 1
+            st[sp - 1] = _cmp(op - 0x51, st[sp - 1], st[sp], 64)
+            pc += 1
+        elif 0x6A <= op <= 0x8A and not (0x79 <= op <= 0x7B):
+            sp -= 1
+            v, t = _binop(op, st[sp - 1], st[sp])
+            if t:
+                rg[R_ARG] = t
+                status = TRAP
+                break
+            st[sp - 1] = v
+            pc += 1
+        elif op in _LD:
+            n, sg, m = _LD[op]
+            a = st[sp - 1] + (code[pc + 1] & M32)
+            if a + n > rg[R_MEMB]:
+                rg[R_ARG] = 2
+                status = TRAP
+                break
+            v = int.from_bytes(mem[a:a + n], "little")
+            if sg and v >> (8 * n - 1):
+                v -= 1 << (8 * n)
+            st[sp - 1] = v & m
+            pc += 2
+        elif op in _ST:
+            n = _ST[op]
+            sp -= 2
+            a = st[sp] + (code[pc + 1] & M32)
+            if a + n > rg[R_MEMB]:
+                rg[R_ARG] = 2
+                status = TRAP
+                break
+            mem[a:a + n] = (st[sp + 1] & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+            pc += 2
+        elif op == 0x42:
+            st[sp] = (code[pc + 1] & M32) | ((code[pc + 2] & M32) << 32)
+            sp += 1
+            pc += 3
+        elif op == 0x23:
+            st[sp] = gl[code[pc + 1]]
+            sp += 1
+            pc += 2
+        elif op == 0x24:
+            sp -= 1
+            gl[code[pc + 1]] = st[sp]
+            pc += 2
+        elif op == 0x1A:
+            sp -= 1
+            pc += 1
+        elif op == 0x1B:
+            sp -= 2
+            if not st[sp + 1]:
+                st[sp - 1] = st[sp]
+            pc += 1
+        elif op == 0x10 or op == 0x11:
+            if op == 0x10:
+                f = code[pc + 1]
+            else:
+                sp -= 1
+                i = st[sp]
+                if i >= rg[R_TABLEN]:
+                    rg[R_ARG] = 5
+                    status = TRAP
+                    break
+                f = inst.table[i]
+                if f < 0:
+                    rg[R_ARG] = 6
+                    status = TRAP
+                    break
+                if md[f * 6 + 5] != code[pc + 1]:
+                    rg[R_ARG] = 7
+                    status = TRAP
+                    break
+            pc += 2
+            b = f * 6
+            if md[b] < 0:
+                rg[R_ARG] = f
+                status = HOST
+                break
+            nf = rg[R_NF]
+            nfp = sp - md[b + 1]
+            nl = md[b + 2]
+            if nf >= rg[R_NFRAMES]:
+                rg[R_ARG] = 8
+                status = TRAP
+                break
+            if nfp + nl + md[b + 4] > rg[R_NSTACK]:
+                rg[R_ARG] = 9
+                status = TRAP
+                break
+            fr[3 * nf] = pc
+            fr[3 * nf + 1] = fp
+            fr[3 * nf + 2] = f
+            rg[R_NF] = nf + 1
+            for i in range(sp, nfp + nl):
+                st[i] = 0
+            fp = nfp
+            sp = nfp + nl
+            pc = md[b]
+        elif op == 0x0F:
+            nf = rg[R_NF] - 1
+            f = fr[3 * nf + 2]
+            n = md[f * 6 + 3]
+            if n:
+                st[fp] = st[sp - 1]
+            sp = fp + n
+            pc = fr[3 * nf]
+            fp = fr[3 * nf + 1]
+            rg[R_NF] = nf
+            if nf == 0:
+                status = DONE
+                break
+        elif op == 0x0E:
+            sp -= 1
+            i = st[sp]
+            k = code[pc + 1]
+            if i > k:
+                i = k
+            e = pc + 2 + 3 * i
+            n = code[e + 2]
+            h = fp + code[e + 1]
+            if n:
+                st[h] = st[sp - 1]
+            sp = h + n
+            pc = code[e]
+        elif op == 0x3F:
+            st[sp] = rg[R_PAGES]
+            sp += 1
+            pc += 1
+        elif op == 0x40:
+            d = st[sp - 1]
+            old = rg[R_PAGES]
+            new = old + d
+            mx = rg[R_MAXP]
+            lg = rg[R_LOG2]
+            if (mx >= 0 and new > mx) or (new << lg) > rg[R_CAP]:
+                st[sp - 1] = M32
+            else:
+                rg[R_PAGES] = new
+                rg[R_MEMB] = new << lg
+                st[sp - 1] = old
+            pc += 1
+        elif op == 0x00:
+            rg[R_ARG] = 1
+            status = TRAP
+            break
+        else:
+            st[sp - 1] = _unop(op, st[sp - 1])
+            pc += 1
+    rg[R_PC] = pc
+    rg[R_SP] = sp
+    rg[R_FP] = fp
+    rg[R_LEFT] = left
+    return status

@@ -1,0 +1,27 @@
+;; Wild pointers into every host call that takes one: each must come back
+;; as an error (negative), never as kernel memory.
+;; @page-size 1
+(module
+  (import "rvm" "send" (func $send (param i32 i32 i32) (result i32)))
+  (import "rvm" "recv" (func $recv (param i32 i32 i32 i32) (result i32)))
+  (import "rvm" "handle" (func $handle (param i32 i32) (result i32)))
+  (import "rvm" "checkpoint" (func $checkpoint (param i32 i32) (result i32)))
+  (import "rvm" "log" (func $log (param i32 i32)))
+  (import "rvm" "exit" (func $exit (param i32)))
+  (memory 64 64)
+  (data (i32.const 0) "out")
+  (global $bad (mut i32) (i32.const 0))
+  (func $check (param i32)
+    (if (i32.ge_s (local.get 0) (i32.const 0))
+      (then (global.set $bad (i32.add (global.get $bad) (i32.const 1))))))
+  (func (export "main") (local $h i32)
+    (local.set $h (call $handle (i32.const 0) (i32.const 3)))
+    (call $check (call $send (local.get $h) (i32.const 60) (i32.const 8)))
+    (call $check (call $send (local.get $h) (i32.const -16) (i32.const 32)))
+    (call $check (call $send (local.get $h) (i32.const 0) (i32.const -1)))
+    (call $check (call $recv (local.get $h) (i32.const 0) (i32.const 62) (i32.const 16)))
+    (call $check (call $handle (i32.const 1000000) (i32.const 3)))
+    (call $check (call $checkpoint (i32.const 0x7ffffff0) (i32.const 32)))
+    (call $log (i32.const 63) (i32.const 100))
+    (call $exit (i32.add (i32.const 40) (global.get $bad))))
+)
