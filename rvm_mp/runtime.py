@@ -628,6 +628,8 @@ class Runtime:
             return True
         except BaseException as e:  # the agent failed: contain it
             gate.active = 0
+            if type(e) is KeyboardInterrupt and fl & S.F_TRUSTED:
+                raise e   # the console saw Ctrl-C: stop the kernel
             self._fault(t, e, now)
             return True
         gate.active = 0

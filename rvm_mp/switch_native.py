@@ -140,6 +140,8 @@ def step(self):
         return True
     except BaseException as e:  # the agent failed: contain it
         gate.active = 0
+        if type(e) is KeyboardInterrupt and fl & _F_TRUSTED:
+            raise e   # the console saw Ctrl-C: stop the kernel
         self._fault(t, e, now)
         return True
     gate.active = 0

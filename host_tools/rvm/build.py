@@ -4,6 +4,8 @@ dist/NAME/
   rvm_mp/*.mpy          every kernel module, mpy-cross -march=<profile mpy_march>
   rvm_mp/coherence/     only when the profile runs the coherence engine
   rvm_mp/appliance/     only for CPython profiles (process partitions)
+  rvm_mp/wasm/          only when an agent of the profile is WebAssembly
+                        (agents[].code == "wasm", or "wasm": true)
   Ed25519 seal modules  only when the profile signs its seals (witness.seal)
   board.json            the profile (what the device loads)
   BUILD.json            what was built: arch, mpy-cross version, files, sizes
@@ -58,6 +60,8 @@ def sources(profile):
             continue
         if "appliance" in rel_dir.split(os.sep) and profile.get("runtime") != "cpython":
             continue   # process partitions: CPython only, never on a board
+        if "wasm" in rel_dir.split(os.sep) and not runs_wasm(profile):
+            continue   # WebAssembly partitions: only where an agent is one
         signs = profile.get("witness", {}).get("seal") == "ed25519"
         for f in sorted(files):
             if f in SEAL_ED25519 and not signs and rel_dir == "rvm_mp":
@@ -119,6 +123,14 @@ def build(board, out_root="dist", log=None):
 NATMODS = os.path.join(ROOT, "build", "natmods")
 
 
+def runs_wasm(prof):
+    """True when one of the profile's agents is a WebAssembly module."""
+    for a in prof.get("agents", ()):
+        if a.get("code") == "wasm":
+            return True
+    return bool(prof.get("wasm"))
+
+
 def natmods_unused(prof):
     """Natmods a profile would never run: the C pick when the profile keeps
     the portable switch path ("scheduler": {"native": false}), the mincut
@@ -128,6 +140,8 @@ def natmods_unused(prof):
         skip.add("rvmn_pick.mpy")
     if not prof.get("coherence"):
         skip.add("rvmn_cut.mpy")
+    if not runs_wasm(prof):
+        skip.add("rvmn_wasm.mpy")
     return skip
 
 
