@@ -168,6 +168,8 @@ class Runtime:
         if is_err(p):
             return self._reject(caller, data, p, kid)
         e = self._verify(p, caller)
+        if e is None:  # the host verifier's verdict, inside the signature
+            e = B.check_verdict(p, self.profile.get("verifier"))
         if e is not None:
             return self._reject(caller, data, e, kid)
         collect()  # the verification copies are garbage now: compact first
@@ -217,7 +219,7 @@ class Runtime:
         if is_err(pid):
             return pid
         self.log.emit(kinds.BUNDLE_LOAD, caller, pid, _h32(bytes(p.data)),
-                      len(p.data), kid, 1)
+                      len(p.data), kid, B.verdict_policy(man))
         t = S.Task(pid, name)
         t.spec = spec
         t.hard = bool(spec.get("hard", man.get("hard", False)))

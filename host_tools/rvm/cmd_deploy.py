@@ -20,6 +20,9 @@ def register(sub):
     p.add_argument("--bundle", action="append", default=[], help="signed .rvmb to deploy")
     p.add_argument("--agent-source", action="store_true",
                    help="bundle agents as source (default: .mpy for the board's arch)")
+    p.add_argument("--unverified", action="store_true",
+                   help="skip the agent-code verifier (trusted first-party "
+                   "code; recorded in the bundles and the witness log)")
     p.add_argument("--via", default="mpremote", choices=("mpremote", "ampy"))
     p.add_argument("-o", "--out", default="dist", help="build/staging directory")
     p.add_argument("--no-start", action="store_true", help="copy only; do not reset")
@@ -32,7 +35,8 @@ def run(args, transport=None):
     rep = D.deploy(args.board, args.port, key, args.agent, args.bundle, args.via,
                    args.out, not args.no_start, args.wait,
                    log=lambda m: print("rvm deploy: " + m, file=sys.stderr),
-                   agent_mpy=not args.agent_source)
+                   agent_mpy=not args.agent_source,
+                   unverified=args.unverified)
     print("deployed %s to %s via %s (%d files)%s" % (
         rep["board"], rep["port"], rep["via"], len(rep["files"]),
         "; kernel started" if rep["started"] else ""))

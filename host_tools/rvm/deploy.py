@@ -10,8 +10,10 @@ bundles and a main.py that boots the kernel onto a board's filesystem.
 
 The transport is mpremote (`--via mpremote`, default) or adafruit-ampy
 (`--via ampy`), both run as the user would run them. Agents come from
---agent FILE.py (compiled by mpy-cross for the board's arch unless
---agent-source, then signed here with the device key), --bundle FILE.rvmb,
+--agent FILE.py (verified by the agent-code verifier, agentcheck.py, then
+compiled from the verified source by mpy-cross for the board's arch unless
+--agent-source, then signed here with the device key and the verdict;
+--unverified skips the verifier and is recorded), --bundle FILE.rvmb,
 or by default every agent the board profile lists that exists as
 agents/NAME.py in this repository. After copying, deploy resets the board into main.py
 (Ctrl-C, Ctrl-B, Ctrl-D: a soft reset from the friendly REPL, the same on a
@@ -64,38 +66,13 @@ except OSError:
 """
 
 
-def _agent_code(path, prof, mpy):
-    """The agent's code for the bundle: .mpy from mpy-cross for the board's
-    arch (no compile on the board: less heap at load), or the source."""
-    with open(path, "rb") as f:
-        src = f.read()
-    arch = prof.get("mpy_march")
-    if not mpy or not arch or prof.get("runtime") != "micropython":
-        return src
-    import tempfile
-    fd, out = tempfile.mkstemp(suffix=".mpy")
-    os.close(fd)
-    try:
-        _run([BL.mpy_cross_exe(), "-march=" + arch, "-s", os.path.basename(path),
-              "-o", out, path], "mpy-cross " + os.path.basename(path))
-        with open(out, "rb") as f:
-            return f.read()
-    finally:
-        os.remove(out)
-
-
 def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
-          agent_mpy=True):
-    """Build and stage everything for `board`; returns the staging dir."""
-    BL.build(board, out_root, log=log)
-    d = os.path.join(out_root, board)
-    prof = boards.load(board)
-    KY.write(os.path.join(d, "rvm_key.bin"), key)
-    with open(os.path.join(d, "main.py"), "w") as f:
-        f.write(MAIN_PY % {"board": board})
-    ad = os.path.join(d, "agents")
-    os.makedirs(ad, exist_ok=True)
+          agent_mpy=True, unverified=False):
+    """Build and stage everything for `board`; returns the staging dir.
+    Every agent is verified first (agentcheck.Refused: nothing staged)."""
+    from .cmd_bundle import make
     paths = list(agents)
+    prof = boards.load(board)
     if not agents and not bundles:
         for spec in prof.get("agents", ()):
             p = os.path.join(AGENTS_DIR, spec.get("name", "") + ".py")
@@ -104,16 +81,29 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
     for p in paths:
         if not os.path.isfile(p):
             raise RvmToolError("cannot read agent %s" % p)
-        code = _agent_code(p, prof, agent_mpy)
-        name = os.path.splitext(os.path.basename(p))[0]
+    signed = [make(p, key, profile=prof, unverified=unverified, mpy=agent_mpy)
+              for p in paths]
+    BL.build(board, out_root, log=log, verify_agents=False)
+    d = os.path.join(out_root, board)
+    prof = boards.load(board)
+    KY.write(os.path.join(d, "rvm_key.bin"), key)
+    with open(os.path.join(d, "main.py"), "w") as f:
+        f.write(MAIN_PY % {"board": board})
+    ad = os.path.join(d, "agents")
+    os.makedirs(ad, exist_ok=True)
+    for name, data in signed:
         with open(os.path.join(ad, name + ".rvmb"), "wb") as f:
-            f.write(B.pack(code, {"name": name}, key))
+            f.write(data)
     for p in bundles:
         if not os.path.exists(p):
             raise RvmToolError("bundle %s not found" % p)
         data = open(p, "rb").read()
         if B.errors.is_err(B.check(data, key)):
             raise RvmToolError("bundle %s is not signed with this device key" % p)
+        e = B.check_verdict(B.parse(data), prof.get("verifier"))
+        if e is not None:
+            raise RvmToolError("bundle %s: the board would refuse its verdict "
+                               "(%s)" % (p, e.name))
         shutil.copyfile(p, os.path.join(ad, os.path.basename(p)))
     return d
 
@@ -211,12 +201,14 @@ def reset_into_main(port, wait_s=30.0, transport=None):
 
 
 def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
-           out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True):
+           out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True,
+           unverified=False):
     if via not in ("mpremote", "ampy"):
         raise RvmToolError("--via must be mpremote or ampy")
     if not os.path.exists(port):
         raise RvmToolError("port %s does not exist (is the board or `rvm sim` running?)" % port)
-    d = stage(board, key, agents, bundles, out_root, log, agent_mpy)
+    d = stage(board, key, agents, bundles, out_root, log, agent_mpy,
+              unverified)
     (copy_mpremote if via == "mpremote" else copy_ampy)(d, port, log)
     out = None
     if start:

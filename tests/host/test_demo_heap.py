@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from rvm_mp import bundle, kinds  # noqa: E402
+from host_tools.rvm import agentcheck  # noqa: E402
 from rvm_mp.witness import genesis_link, chain_link  # noqa: E402
 
 KEY = bytes(range(32, 64))
@@ -40,13 +41,15 @@ def _board(built, tmp, console):
     os.mkdir(fs + "/agents")
     with open(fs + "/rvm_key.bin", "wb") as f:
         f.write(KEY)
+    with open(fs + "/board.json") as f:
+        prof = json.load(f)
     for n in AGENTS:
         with open(os.path.join(ROOT, "agents", n + ".py"), "rb") as f:
             src = f.read()
+        v = agentcheck.verify(src, n + ".py", prof,
+                              agentcheck.spec_for(prof, n))
         with open(fs + "/agents/%s.rvmb" % n, "wb") as f:
-            f.write(bundle.pack(src, {"name": n}, KEY))
-    with open(fs + "/board.json") as f:
-        prof = json.load(f)
+            f.write(bundle.pack(src, {"name": n}, KEY, verdict=v))
     prof["console"] = console
     with open(fs + "/board.json", "w") as f:
         json.dump(prof, f)
