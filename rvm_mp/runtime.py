@@ -136,6 +136,13 @@ class Runtime:
             self.pf.ticks_us
         self._last_us = self._us()
         self.d_default = sc.get("deadline_ms", 100)
+        # preemption + heap quota around untrusted resumes (preempt.py);
+        # "slice_ms": 0 turns it off
+        sl = sc.get("slice_ms", 200)
+        self.guard = None
+        if sl:
+            from .preempt import Guard
+            self.guard = Guard(sl)
         k.state_observers.append(self)
 
     # ---- helpers ------------------------------------------------------------
@@ -228,6 +235,8 @@ class Runtime:
         t.deadline_ms = spec.get("deadline_ms",
                                  man.get("deadline_ms", self.d_default))
         t.cpu_quota_us = cpu_ms * 1000
+        if q.get("heap") and IS_MICROPYTHON:
+            t.heap_q = q["heap"]
         if msgs or mem:
             t.quota = (msgs, mem)
         if mem and k.mem is not None and hasattr(k.mem, "set_quota"):
@@ -254,6 +263,9 @@ class Runtime:
         entry = man.get("entry", "main")
         gate = self.gate
         gate.active = t.pid
+        pg = self.guard
+        if pg is not None:
+            pg.arm(t)
         try:
             if p.ctype == B.CODE_MPY:
                 r = self._exec_mpy(t, p, g)
@@ -268,8 +280,18 @@ class Runtime:
             return errors.ENOMEM
         except Exception:
             return errors.EINVAL
+        except KeyboardInterrupt as e:   # module code that never finishes
+            if pg is None or not pg.claim():
+                raise e
+            return errors.ETIMEOUT
+        except BaseException as e:
+            if pg is None or pg.exc(e) is e:
+                raise e
+            return errors.ETIMEOUT
         finally:
             gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
         fn = g.get(entry)
         if fn is None or not callable(fn):
             return errors.EINVAL
@@ -349,13 +371,30 @@ class Runtime:
         t.pending = False
         t.started = self.pf.ticks_ms()
         self.gate.active = 0 if t.trusted else t.pid
+        pg = None if t.trusted else self.guard
+        if pg is not None:
+            pg.arm(t)
         try:
             t.coro = t.main(t.rvm)
-        except Exception as e:
+        except KeyboardInterrupt as e:
             self.gate.active = 0
+            if pg is None or not pg.claim():
+                raise e
+            pg.disarm(t)
+            self._fault(t, errors.ETIMEOUT, self.pf.ticks_ms())
+            return
+        except BaseException as e:
+            self.gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
+                e = pg.exc(e)   # Overrun -> ETIMEOUT
+            if not isinstance(e, Exception):
+                raise e
             self._fault(t, e, self.pf.ticks_ms())
             return
         self.gate.active = 0
+        if pg is not None:
+            pg.disarm(t)
         self.log.emit(kinds.AGENT_START, 0, t.pid, _h32(t.name), t.restarts)
         self.sched.make_ready(t, self.pf.ticks_ms())
 
@@ -451,11 +490,16 @@ class Runtime:
         self.handles.pop(t.pid, None)
         if c is not None:
             self.gate.active = 0 if t.trusted else t.pid
+            pg = None if t.trusted else self.guard
+            if pg is not None:   # a finally block that spins is stopped too
+                pg.arm(t)
             try:
                 c.close()
             except BaseException:
                 pass
             self.gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
 
     # ---- the loop ---------------------------------------------------------------------
     def step_py(self):
@@ -491,6 +535,9 @@ class Runtime:
         gate = self.gate
         us1 = self._us()
         gate.active = 0 if fl & S.F_TRUSTED else t.pid
+        pg = None if fl & S.F_TRUSTED else self.guard
+        if pg is not None:   # preemption + heap quota (preempt.py)
+            pg.arm(t)
         try:
             exc = t.exc
             if exc is not None:
@@ -503,16 +550,31 @@ class Runtime:
                 y = t.coro.send(v)
         except StopIteration:
             gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
             self._exit(t, 0, 0, now)
             return True
         except KeyboardInterrupt:
             gate.active = 0
-            raise
+            if pg is None or not pg.claim():
+                raise
+            pg.disarm(t)     # the guard's kick: a CPU overrun
+            self._fault(t, errors.ETIMEOUT, self._ms())  # restart delay from the real now
+            return True
         except BaseException as e:  # the agent failed: contain it
             gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
+                e = pg.exc(e)
+                now = self._ms()   # it may have run long
             self._fault(t, e, now)
             return True
         gate.active = 0
+        if pg is not None:
+            e = pg.disarm(t)
+            if e is not None:   # its resume took it past its heap quota
+                self._fault(t, e, now)
+                return True
         us2 = self._us()
         if y is t.req:
             op = y.op
@@ -903,7 +965,12 @@ class Runtime:
             while self.running:
                 try:
                     ran = self.step()
-                except (KeyboardInterrupt, SystemExit):
+                except KeyboardInterrupt:
+                    g = self.guard
+                    if g is not None and g.stray():
+                        continue   # a preemption kick that landed late
+                    raise
+                except SystemExit:
                     raise
                 except Exception:
                     self.kernel_fault(errors.ESTATE.code)

@@ -141,6 +141,8 @@ class Task:
     # a task is first boosted: boards without an engine never grow every
     # Task's instance dict by it.
     wboost = 0
+    heap_q = 0      # heap quota in bytes (preempt.Guard), 0 = none
+    heap_used = 0   # bytes its resumes left reachable (heap-quota agents)
 
     def __init__(self, pid, name=""):
         self.pid = pid

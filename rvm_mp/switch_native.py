@@ -29,6 +29,7 @@ _OP_YIELD = const(1)
 _OP_SLEEP = const(2)
 
 from .errors import EINVAL as _EINVAL  # noqa: E402
+from .errors import ETIMEOUT as _ETIMEOUT  # noqa: E402
 
 
 @micropython.native
@@ -118,6 +119,9 @@ def step(self):
     gate = self.gate
     us1 = self._us()
     gate.active = 0 if fl & _F_TRUSTED else t.pid
+    pg = None if fl & _F_TRUSTED else self.guard
+    if pg is not None:   # preemption + heap quota (preempt.py)
+        pg.arm(t)
     try:
         exc = t.exc
         if exc is not None:
@@ -130,16 +134,31 @@ def step(self):
             y = t.coro.send(v)
     except StopIteration:
         gate.active = 0
+        if pg is not None:
+            pg.disarm(t)
         self._exit(t, 0, 0, now)
         return True
     except KeyboardInterrupt as e:
         gate.active = 0
-        raise e
+        if pg is None or not pg.claim():
+            raise e
+        pg.disarm(t)     # the guard's kick: a CPU overrun
+        self._fault(t, _ETIMEOUT, self._ms())  # restart delay from the real now
+        return True
     except BaseException as e:  # the agent failed: contain it
         gate.active = 0
+        if pg is not None:
+            pg.disarm(t)
+            e = pg.exc(e)
+            now = self._ms()   # it may have run long
         self._fault(t, e, now)
         return True
     gate.active = 0
+    if pg is not None:
+        e = pg.disarm(t)
+        if e is not None:   # its resume took it past its heap quota
+            self._fault(t, e, now)
+            return True
     us2 = self._us()
     if y is t.req:
         op = y.op
