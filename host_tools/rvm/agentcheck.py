@@ -50,8 +50,10 @@ RULES = (
     ("A4", "a reflective or escape builtin: " ),  # filled in below
     ("A5", "`global`/`nonlocal`, assignment or `del` of a builtin name "
            "(rebinding builtins)"),
-    ("A6", "assignment or `del` of an attribute of an imported module or a "
-           "builtin (patching shared code)"),
+    ("A6", "assignment (plain or augmented) or `del` of any attribute: "
+           "modules, builtins, kernel-supplied objects and caught exceptions "
+           "are shared, so an agent keeps its state in its own variables, "
+           "lists and dicts (no patching)"),
     ("A7", "a bare `except:`, `except*`, or catching BaseException, "
            "GeneratorExit, SystemExit or KeyboardInterrupt"),
     ("A8", "`str.format`/`format_map` on anything but a string literal, or "
@@ -245,13 +247,8 @@ class _Checker(ast.NodeVisitor):
             elif _module_attr_is_module(mod, a):
                 self.add(node, "A3", "attribute '%s.%s' (a module) is not "
                          "allowed" % (mod, a))
-            if isinstance(node.ctx, (ast.Store, ast.Del)):
-                self.add(node, "A6", "patching '%s.%s' is not allowed" % (
-                    mod, a))
-        elif isinstance(base, ast.Name) and base.id in self.builtin_names \
-                and isinstance(node.ctx, (ast.Store, ast.Del)):
-            self.add(node, "A6", "patching '%s.%s' is not allowed" % (
-                base.id, a))
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.add(node, "A6", "assigning attribute '%s' is not allowed" % a)
         if a in ("format", "format_map") and isinstance(node.ctx, ast.Load):
             self._format(node, base)
         self.generic_visit(node)
