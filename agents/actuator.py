@@ -8,7 +8,8 @@ async def main(rvm):
     while True:
         src, msg = await rvm.recv(cmd)
         on, avg = struct.unpack("<BH", msg)
-        r = relay.on() if on else relay.off()
-        if r is not None and not isinstance(r, int):  # lease gone: renew
+        try:
+            await (relay.on() if on else relay.off())
+        except OSError:  # lease gone: renew, then apply the command
             relay = await rvm.lease("relay", 600000)
-            relay.on() if on else relay.off()
+            await (relay.on() if on else relay.off())

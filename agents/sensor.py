@@ -1,4 +1,4 @@
-# Sensor agent: samples the leased (simulated) temperature ADC every 100 ms
+# Sensor agent: samples the leased (simulated) temperature ADC every 250 ms
 # and sends (sample no, reading) to the filter over channel "raw".
 import struct
 
@@ -8,13 +8,14 @@ async def main(rvm):
     dev = await rvm.lease("temp", 600000)
     n = 0
     while True:
-        v = dev.read()
-        if not isinstance(v, int):  # lease expired or revoked: lease again
+        try:
+            v = await dev.read()
+        except OSError:  # lease expired or revoked: lease again
             dev = await rvm.lease("temp", 600000)
             continue
         try:
             await rvm.send(out, struct.pack("<HH", n & 0xFFFF, v & 0xFFFF))
-        except Exception:  # EFULL: the filter is behind; drop this sample
+        except OSError:  # EFULL: the filter is behind; drop this sample
             pass
         n += 1
         await rvm.sleep_ms(250)

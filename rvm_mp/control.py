@@ -54,7 +54,7 @@ _OT_DEVICE = const(3)
 # command codes: OP_COMMAND / OP_DENIED field a
 CMDS = ("", "help", "ps", "caps", "log", "stat", "spawn", "kill", "suspend",
         "resume", "grant", "revoke", "lease", "checkpoint", "seal", "reboot",
-        "hello", "loginfo", "logread", "files", "fileread")
+        "hello", "loginfo", "logread", "files", "fileread", "out")
 # frame error number (frame.FE_*) -> the kernel error witnessed in b
 _FE_ERR = (None, errors.ECORRUPT, errors.EINVAL, errors.ETOOBIG,
            errors.EINVAL, errors.ETIMEOUT)
@@ -257,8 +257,8 @@ class Control:
             self._error(seq, errors.EINVAL, "unknown command %r (try help)" % name[:16], framed)
             return errors.EINVAL
         self.commands += 1
-        target = int(args[0]) if args and args[0].isdigit() else 0
-        arg = int(args[1]) if len(args) > 1 and args[1].isdigit() else 0
+        target = _num(args[0]) if args else 0
+        arg = _num(args[1]) if len(args) > 1 else 0
         if code == 18:  # logread: witnessed as OP_PULL by _logread
             return self._logread(args, seq, framed)
         if code == 20:  # fileread: control_files witnesses it (OP_PULL)
@@ -278,7 +278,7 @@ class Control:
         fn = getattr(self, "c_" + name)
         try:
             res = fn(args)
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, TypeError, KeyError):
             res = errors.EINVAL
         except MemoryError:  # the board is short of RAM: refuse, keep serving
             res = errors.ENOMEM
@@ -316,6 +316,11 @@ class Control:
 
     @staticmethod
     def _int(s):
+        """An operator's number: ASCII digits only (int() would take other
+        scripts' digits, and a lying one must not reach the kernel)."""
+        for c in s:
+            if ord(c) > 127:
+                raise ValueError
         return int(s, 0)
 
     def c_help(self, args):
@@ -421,10 +426,33 @@ class Control:
 
     def c_kill(self, args):
         k = self.k
+        if self._int(args[0]) == self.pid:
+            return errors.ERIGHTS   # the console does not end itself
         return self._pid_call(args, lambda c, p, h: k.part_terminate(c, p, h))
 
     def c_suspend(self, args):
+        if self._int(args[0]) == self.pid:
+            return errors.ERIGHTS
         return self._pid_call(args, self.k.part_suspend)
+
+    def c_out(self, args):
+        """What partition PID's agent printed (its log channel, escaped:
+        agent text never reaches the console line raw)."""
+        r = self._gate(_OT_PARTITION, 0, _R_READ, OP_INSPECT)
+        if r:
+            return r
+        rt = self.runtime
+        logs = rt.outlog if rt is not None else {}
+        pids = [self._int(args[0])] if args else sorted(logs)
+        out = []
+        for pid in pids:
+            txt = logs.get(pid, b"")
+            lines = []
+            for ln in txt.split(b"\n"):
+                if ln:
+                    lines.append(_escape(ln))
+            out.append({"pid": pid, "lines": lines})
+        return {"out": out}
 
     def c_resume(self, args):
         return self._pid_call(args, self.k.part_resume)
@@ -579,6 +607,28 @@ class Control:
         self._send(F.T_END, seq, json.dumps({"next": end, "count": count,
                                              "head": log.next_seq}).encode())
         return count
+
+
+def _num(s):
+    """s as a witness field number when it is plain ASCII digits, else 0."""
+    if not s or len(s) > 9:
+        return 0
+    for c in s:
+        if not 48 <= ord(c) <= 57:
+            return 0
+    return int(s)
+
+
+def _escape(b):
+    """Agent text made safe for the console line: printable ASCII kept,
+    everything else (control bytes, frame markers) as \\xNN."""
+    out = []
+    for c in b:
+        if 32 <= c < 127 and c != 92:
+            out.append(chr(c))
+        else:
+            out.append("\\x%02x" % c)
+    return "".join(out)
 
 
 def _hex(b):

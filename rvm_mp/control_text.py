@@ -18,6 +18,7 @@ HELP = (
     "checkpoint PID            checkpoint a partition's state",
     "seal                      seal the witness log now",
     "reboot                    seal, flush and reset the board",
+    "out [PID]                 what agents printed (escaped, per pid)",
 )
 
 

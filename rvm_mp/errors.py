@@ -1,16 +1,21 @@
 # Kernel error codes. Kernel calls never raise inside the kernel loop: they
-# return one of these preallocated RvmError instances, which the agent
-# runtime throws into the calling agent. Codes are small ints so they fit in
-# witness fields (a denied record carries the code in its `b` argument).
+# return one of these preallocated RvmError values, and the agent runtime
+# throws a fresh builtin OSError(code, "ENAME") into the calling agent (so
+# no agent ever holds one of these shared objects). Codes are small ints so
+# they fit in witness fields (a denied record carries the code in `b`).
+# RvmError is a plain class, not an exception: nothing raises it, and a
+# plain object is a third the heap of an exception instance.
 
 
-class RvmError(Exception):
+class RvmError:
     """A refusal from the kernel. `code` is the E_* number below."""
 
     def __init__(self, code, name):
-        super().__init__(name)
         self.code = code
         self.name = name
+
+    def __repr__(self):
+        return "RvmError(%d, %s)" % (self.code, self.name)
 
 
 E_OK = 0
@@ -52,7 +57,7 @@ for _code, _name in _TABLE:
     _e = RvmError(_code, _name)
     ERRORS[_code] = _e
     globals()[_name] = _e
-del _code, _name, _e
+del _code, _name, _e, _TABLE
 
 
 def err(code):
@@ -61,4 +66,4 @@ def err(code):
 
 
 def is_err(x):
-    return isinstance(x, RvmError)
+    return type(x) is RvmError

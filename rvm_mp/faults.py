@@ -68,12 +68,61 @@ class FaultPolicy:
         return d
 
 
+def _oserrors():
+    # OSError and the builtin subclasses CPython picks for an errno
+    out = [OSError]
+    import builtins
+    for n in ("PermissionError", "FileNotFoundError", "ProcessLookupError",
+              "InterruptedError", "ChildProcessError", "BlockingIOError",
+              "FileExistsError", "NotADirectoryError", "IsADirectoryError",
+              "BrokenPipeError", "ConnectionError", "TimeoutError"):
+        c = getattr(builtins, n, None)
+        if c is not None:
+            out.append(c)
+    return tuple(out)
+
+
+_OSERRORS = _oserrors()
+
+
+def _is_oserror(te):
+    for c in _OSERRORS:
+        if c is te:
+            return True
+    return False
+
+
 def error_code(exc):
-    if isinstance(exc, errors.RvmError):
+    """The errors code a fault carries, by exact type: the kernel never asks
+    an agent's exception object anything (no isinstance, no str)."""
+    te = type(exc)
+    if te is errors.RvmError:
         return exc.code
-    if isinstance(exc, MemoryError):
+    if te is MemoryError:
         return errors.ENOMEM.code
+    if _is_oserror(te):
+        a = exc.args   # a builtin's own tuple: reading it runs no agent code
+        if type(a) is tuple and a and type(a[0]) is int:
+            return a[0] & 0xFF   # an error the kernel threw, not caught
     return 0
+
+
+# exception class -> small number for AGENT_FAULT's `a` field; a fixed table
+# compared by identity (an agent's own class is 0: "other")
+_CLASSES = (None, Exception, MemoryError, OSError, ValueError, TypeError,
+            KeyError, IndexError, AttributeError, NameError, ImportError,
+            RuntimeError, ZeroDivisionError, StopIteration, SystemExit,
+            KeyboardInterrupt, GeneratorExit, AssertionError, OverflowError,
+            NotImplementedError)
+
+
+def fault_class(exc):
+    """Index of exc's exact class in the fixed table (0: any other)."""
+    te = type(exc)
+    for i in range(1, len(_CLASSES)):
+        if _CLASSES[i] is te:
+            return i
+    return 3 if _is_oserror(te) else 0
 
 
 class FaultManager:
@@ -93,17 +142,14 @@ class FaultManager:
     # ---- F1 / F2: an agent raised ----------------------------------------------
     def agent_fault(self, t, exc):
         """Record the fault of task t and decide: F1, F2 or STOP."""
-        if isinstance(exc, MemoryError):
+        if type(exc) is MemoryError:
             collect()  # give the kernel its heap back before we allocate
         self.count += 1
         t.faults += 1
         code = error_code(exc)
-        try:
-            txt = h32(str(exc))
-            tname = h32(type(exc).__name__)
-        except MemoryError:
-            txt = tname = 0
-        self.log.emit(kinds.AGENT_FAULT, 0, t.pid, tname, code, txt, t.faults)
+        cls = fault_class(exc)
+        txt = 0
+        self.log.emit(kinds.AGENT_FAULT, 0, t.pid, cls, code, txt, t.faults)
         rebuilds = getattr(t, "rebuilds", 0)
         action = self.policy.classify_agent_fault(t.restarts, rebuilds)
         if action == F1:

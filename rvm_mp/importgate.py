@@ -9,7 +9,8 @@
 #
 #   pure modules      allowed (math, json, struct, hashlib, ...)
 #   hardware / fs     machine, os, socket, network, select, vfs, io, ...:
-#                     only while the partition holds a live device lease
+#                     never (a device is reached through rvm.lease and
+#                     kernel calls that check the lease on every use)
 #   kernel internals  rvm_mp and rvm_mp.*: never
 #   escape hatches    sys, builtins, gc, micropython, _thread, asyncio, time:
 #                     never (they reach the module table, the heap, the real
@@ -30,6 +31,7 @@ import hashlib
 from .compat import const, IS_MICROPYTHON
 from .errors import EIMPORT
 from .kinds import IMPORT_DENIED
+from .api import hook as _hook, make_globals as _make_globals
 
 _REF_KERNEL = const(1)
 _REF_ESCAPE = const(2)
@@ -47,15 +49,6 @@ DEVICE = ("machine", "os", "uos", "socket", "usocket", "network", "select",
 NEVER = ("sys", "usys", "builtins", "gc", "micropython", "_thread",
          "asyncio", "uasyncio", "time", "utime", "ffi", "uctypes",
          "importlib", "ctypes", "subprocess", "signal", "inspect")
-
-
-def _denied(*a, **k):
-    raise EIMPORT
-
-
-class AgentInterrupt(Exception):
-    """What the name KeyboardInterrupt means inside agent code: a real
-    Ctrl-C stops the kernel, so an agent must not be able to raise one."""
 
 
 class ImportGate:
@@ -83,13 +76,11 @@ class ImportGate:
             self._orig = prev._orig
         else:
             self._orig = builtins.__import__
-        gate = self
-
-        def rvm_import(name, globals=None, locals=None, fromlist=(), level=0):
-            return gate._import(name, globals, locals, fromlist, level)
+        # the hook is a closure built by rvm_mp/api.py: its globals hold
+        # nothing, so the builtins.__import__ an agent may find leads nowhere
+        self._fn = _hook(self._import)
         _GATES[0] = self
-        self._fn = rvm_import
-        builtins.__import__ = rvm_import
+        builtins.__import__ = self._fn
 
     def uninstall(self):
         import builtins
@@ -105,8 +96,8 @@ class ImportGate:
         if top in NEVER:
             return _REF_ESCAPE
         if top in self.device:
-            if self.lease_check is not None and self.lease_check(pid):
-                return 0
+            # hardware and filesystem modules are never an agent's: devices
+            # are reached through rvm.lease and kernel calls only
             return _REF_LEASE
         if top in self.pure:
             return 0
@@ -117,6 +108,29 @@ class ImportGate:
         orig = self._orig
         if pid == 0 or self.depth > 0:
             return orig(name, globals, locals, fromlist, level)
+        return self.agent_import(name, fromlist, level)
+
+    def agent_import(self, name, fromlist=(), level=0):
+        """An import on behalf of the running agent (pid `active`). Every
+        argument is checked by exact type first: a str subclass whose
+        split() lies, or a fromlist object, never runs in the gate."""
+        pid = self.active
+        orig = self._orig
+        if pid == 0 or self.depth > 0:
+            return orig(name, None, None, fromlist, level)
+        if type(name) is not str or not 0 < len(name) <= 64 or \
+                type(level) is not int:
+            return self._refuse(pid, "", _REF_UNKNOWN)
+        if fromlist is None:
+            fromlist = ()
+        elif type(fromlist) is list or type(fromlist) is tuple:
+            for x in fromlist:
+                if type(x) is not str:
+                    return self._refuse(pid, name, _REF_UNKNOWN)
+            fromlist = tuple(fromlist)
+        else:
+            return self._refuse(pid, name, _REF_UNKNOWN)
+        globals = locals = None
         if name == self.loading:  # the agent's own .mpy: its imports stay gated
             self.loading = None
             return orig(name, globals, locals, fromlist, level)
@@ -125,36 +139,39 @@ class ImportGate:
         else:
             why = self.classify(name, pid)
         if why:
-            self.refused += 1
-            self.last_refused = name
-            if self.log is not None:
-                self.log.deny(IMPORT_DENIED, 0, pid, EIMPORT.code, 0,
-                              _h32(name), why)
-            raise ImportError("rvm: import of %s refused" % name)
+            return self._refuse(pid, name, why)
         self.depth += 1
         try:
             return orig(name, globals, locals, fromlist, level)
         finally:
             self.depth -= 1
 
-    def agent_globals(self, name):
-        """A fresh globals dict for agent code, dangerous builtins shadowed."""
-        d = _denied
-        g = {"__name__": name}
-        for b in ("open", "exec", "eval", "compile", "__import__", "input"):
-            g[b] = d
-        g["__import__"] = self._fn if self._orig is not None else d
-        g["KeyboardInterrupt"] = AgentInterrupt
+    def _refuse(self, pid, name, why):
+        """Witness the refusal with the agent as actor, then raise a fresh
+        ImportError into the agent."""
+        self.refused += 1
+        self.last_refused = name
+        if self.log is not None:
+            self.log.deny(IMPORT_DENIED, pid, pid, EIMPORT.code, 0,
+                          _h32(name), why)
+        raise ImportError("rvm: import refused")
+
+    def agent_globals(self, name, out=None):
+        """A fresh globals dict for agent code (rvm_mp/api.py make_globals):
+        its own print into `out`, __import__ through this gate, the
+        builtins that reach outside the agent shadowed."""
+        if out is None:
+            out = bytearray()
+        g = _make_globals(name, out, ImportError, RuntimeError, str, len,
+                          self.agent_import)
         if not IS_MICROPYTHON:
             # CPython: exec would add the real builtins as __builtins__;
             # give the agent a copy with the same names shadowed
             import builtins
             b = dict(builtins.__dict__)
-            for k in ("open", "exec", "eval", "compile", "input",
-                      "breakpoint", "help", "exit", "quit"):
-                b[k] = d
-            b["KeyboardInterrupt"] = AgentInterrupt
-            b["__import__"] = g["__import__"]
+            for k in g:
+                if k != "__name__":
+                    b[k] = g[k]
             g["__builtins__"] = b
         return g
 

@@ -35,12 +35,15 @@ from .proofgate import (ProofGate, h32, OP_DERIVE, OP_GRANT, OP_REVOKE,
                         OP_DELETE, OP_SPAWN, OP_STATE, OP_TERMINATE,
                         OP_CHAN_CREATE, OP_CHAN_CLOSE, OP_SEND, OP_RECV,
                         OP_LEASE, OP_LEASE_REVOKE, OP_CODE_LOAD, OP_MIGRATE,
-                        OP_MERGE, OP_REGION, P3_HMAC, P3_ED25519)
+                        OP_MERGE, OP_REGION, OP_DEVICE, P3_HMAC, P3_ED25519,
+                        P3_PREIMAGE, OP_SPLIT)
 from .ipc import ChannelTable
 from .lease import (LeaseTable, DeviceProxy, LEASE_MAX_MS, REASON_RELEASED,
                     REASON_KERNEL)
 
 _M30 = const(0x3FFFFFFF)
+_FRESH_RECORDS = const(256)   # how far behind the head a statement's seq may be
+_BOUND_OPS = const((1 << 16) | (1 << 17) | (1 << 18))  # migrate, merge, split
 _TTL_MAX = const(0x0FFFFFFF)
 
 
@@ -86,7 +89,8 @@ class Kernel:
         self.state_observers = []    # on_state(pid, old, new)
         self.observer_errors = 0
         self.trusted_ed25519 = []
-        self.p3_ops = (1 << OP_CODE_LOAD) | (1 << OP_MIGRATE) | (1 << OP_MERGE)
+        self.p3_ops = (1 << OP_CODE_LOAD) | (1 << OP_MIGRATE) | \
+            (1 << OP_MERGE) | (1 << OP_SPLIT)
         if profile.get("proof", {}).get("lease_p3"):
             self.p3_ops |= 1 << OP_LEASE
         self.edge_msgs = {}          # (a << 12 | b), a <= b -> messages
@@ -477,15 +481,75 @@ class Kernel:
     def merkle_commit(self, lo, hi):
         return self.gate.commit_root(lo, hi)
 
-    def prove(self, caller, op, target, proofs):
-        """P3 for a high-stakes op (code load, migrate, merge): 0 or error.
-        Ops not in p3_ops pass without proofs."""
+    def prove(self, caller, op, target, proofs, args=b""):
+        """P3 for a high-stakes op (code load, migrate, merge, split): 0 or
+        error. Ops not in p3_ops pass without proofs. For the partition
+        mutations (merge, migrate, split) the proofs must be bound to the
+        operation: see op_statement()."""
         if type(op) is not int or not 0 <= op < 64:
             return self._deny(kinds.PROOF_P3, caller, target, errors.EINVAL,
                               3, 0, 0, 0)
         if not (self.p3_ops >> op) & 1 and not proofs:
             return 0
+        if (_BOUND_OPS >> op) & 1:
+            r = self._bound(_i(caller), op, _i(target), args, proofs)
+            if r:
+                return r
         return self.gate.p3(_i(caller), op, _i(target), proofs)
+
+    def op_statement(self, op, actor, target, args, seq):
+        """What a proof for a partition mutation signs (HMAC or Ed25519) or
+        is a preimage of: the operation code, the partition asking, the
+        target, a digest of the arguments, and a recent chain position
+        (seq and its link), so it is good for this operation only, asked by
+        this partition, at about this point of the log:
+            b"RVMO" | op u8 | 0 | actor u16 | target u16 | seq u32 |
+            sha256(args) 32 | link[seq] 32                  (78 bytes)
+        None when seq is not a live, recent record."""
+        import struct
+        import hashlib
+        log = self.log
+        if type(seq) is not int or seq < 0 or \
+                log.next_seq - 1 - seq > _FRESH_RECORDS:
+            return None
+        rec = log.record(seq)
+        if rec is None:
+            return None
+        return b"RVMO" + struct.pack("<BBHHI", op, 0, actor, target, seq) + \
+            hashlib.sha256(args).digest() + rec[32:64]
+
+    def _bound(self, caller, op, target, args, proofs):
+        """0 when at least one proof's message is this operation's statement
+        and no proof signs anything else; EPROOF (witnessed) otherwise."""
+        import struct
+        bound = 0
+        ok = type(proofs) is list or type(proofs) is tuple
+        if ok:
+            for pr in proofs:
+                if type(pr) is not tuple or not pr or type(pr[0]) is not int:
+                    ok = False
+                    break
+                kind = pr[0]
+                if kind == P3_HMAC and len(pr) == 3:
+                    msg = pr[1]
+                elif kind == P3_ED25519 and len(pr) == 4:
+                    msg = pr[2]
+                elif kind == P3_PREIMAGE and len(pr) == 3:
+                    msg = pr[2]
+                else:
+                    continue   # linkage, inclusion: facts about the log
+                if type(msg) is not bytes or len(msg) != 78:
+                    ok = False
+                    break
+                seq = struct.unpack_from("<I", msg, 10)[0]
+                if msg != self.op_statement(op, caller, target, args, seq):
+                    ok = False
+                    break
+                bound += 1
+        if ok and bound:
+            return 0
+        return self._deny(kinds.PROOF_P3, caller, target, errors.EPROOF, 3,
+                          0, 0, op)
 
     # ---- IPC -------------------------------------------------------------------
     def chan_create(self, caller, depth=0):
@@ -714,6 +778,50 @@ class Kernel:
         self.log.emit(kinds.LEASE_GRANT, caller, caller, di + 1, lid,
                       duration_ms, rights)
         return DeviceProxy(lt, di, lid, caller)
+
+    def lease_id(self, caller, handle, name, duration_ms):
+        """lease() for an agent: the lease id (an int), never the proxy."""
+        px = self.lease(caller, handle, name, duration_ms)
+        return px if is_err(px) else px.lease_id
+
+    def _lease_index(self, caller, lid, op):
+        lt = self.leases
+        for di in range(lt.n):
+            if lt.lid[di] == lid or lt.ended_lid[di] == lid:
+                return di
+        self._deny(kinds.LEASE_DENIED, caller, 0, errors.ESTALE, 2, 0, 0, op)
+        return -1
+
+    def dev_call(self, caller, lid, op, args):
+        """An agent's device operation under lease `lid`: the lease and the
+        op's rights are checked again (witnessed on refusal), then
+        devops.call runs it. The result (builtin values) or an RvmError."""
+        from . import devops
+        di = self._lease_index(caller, lid, OP_DEVICE)
+        if di < 0:
+            return errors.ESTALE
+        need = devops.OPS.get(op)
+        if need is None:
+            return self._deny(kinds.LEASE_DENIED, caller, 0, errors.EINVAL, 2,
+                              di + 1, lid, OP_DEVICE)
+        lt = self.leases
+        r = lt.check(di, lid, caller, need)
+        if r:
+            return r
+        name = lt.names[di]
+        return devops.call(lt.devs[di], lt.specs[name].get("type", ""), op,
+                           args)
+
+    def lease_release(self, caller, lid):
+        """The holder ends its own lease `lid`."""
+        di = self._lease_index(caller, lid, OP_LEASE_REVOKE)
+        if di < 0:
+            return errors.ESTALE
+        lt = self.leases
+        if lt.holder[di] != caller or lt.lid[di] != lid:
+            return self._deny(kinds.LEASE_DENIED, caller, lt.holder[di],
+                              errors.ESTALE, 2, di + 1, lid, OP_LEASE_REVOKE)
+        return self.lease_revoke(caller, lt.names[di])
 
     def lease_revoke(self, caller, name, handle=0, reason=None):
         """End the lease on `name`: by its holder, by the kernel (caller 0),

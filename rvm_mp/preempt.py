@@ -118,10 +118,13 @@ class Guard:
         return False
 
     def exc(self, e):
-        """What the runtime faults the agent with for exception e: ETIMEOUT
-        for this guard's Overrun (CPython), e itself otherwise."""
-        if type(e) is Overrun:
-            self._stopped()
+        """What the runtime faults the agent with for exception e (call it
+        before disarm): ETIMEOUT for this guard's Overrun (CPython) or its
+        kick (KeyboardInterrupt on the unix port), e itself otherwise."""
+        t = type(e)
+        if t is Overrun or (t is KeyboardInterrupt and self.claim()):
+            if t is Overrun:
+                self._stopped()
             return OVER_CPU
         return e
 

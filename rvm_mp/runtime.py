@@ -27,12 +27,56 @@ import sys
 from .compat import ticks_diff, ticks_add, collect, IS_MICROPYTHON
 from . import errors
 from . import kinds
-from . import agent as A
+from . import syscalls as SC
 from . import scheduler as S
 from . import faults as F
 from . import bundle as B
 from .importgate import ImportGate
 from .errors import is_err
+from . import api as _apimod
+
+# The agent API factory, taken out of its module so that the module dict an
+# agent can see through a closure's __globals__ holds nothing (api.py).
+_make_api = _apimod.make
+_API_G = _apimod.__dict__   # the one dict every agent's API function sees
+
+
+def _seal_api(m):
+    d = m.__dict__
+    tables = (d["_Q"], d["_D"], d["_R"])
+    for key in list(d):
+        if key != "__name__":
+            del d[key]
+    if not IS_MICROPYTHON:
+        # CPython: a function keeps the builtins of its creation as
+        # __builtins__; give the API functions (and closures made later)
+        # an empty one instead of the kernel's
+        d["__builtins__"] = {}
+        import types
+        for tab in tables:
+            for key in tab:
+                f = tab[key]
+                if type(f) is types.FunctionType:
+                    tab[key] = types.FunctionType(f.__code__, d, f.__name__,
+                                                  f.__defaults__)
+
+
+_seal_api(_apimod)
+del _apimod
+_API_N = len(_API_G)
+
+
+async def _probe():
+    pass
+
+
+_c = _probe()
+_CORO = type(_c)   # what `async def main` must return, exactly
+try:
+    _c.close()
+except Exception:
+    pass
+del _c
 
 # Partition states (partition.py; kept literal so this module does not need
 # the kernel's import to type-check its observer)
@@ -49,6 +93,7 @@ _R_ALL = 127
 _OP_CODE_LOAD = 15
 
 _INPUT_POLL_MS = 20
+_Q_REFUSALS = 4         # scheduler quota kind for the refusal budget
 
 
 def _h32(x):
@@ -136,6 +181,15 @@ class Runtime:
             self.pf.ticks_us
         self._last_us = self._us()
         self.d_default = sc.get("deadline_ms", 100)
+        lim = prof.get("limits", {})
+        self.refuse_mute = lim.get("refusals_per_epoch", 32)
+        self.refuse_epochs = lim.get("refusal_epochs", 3)
+        self.outlog = {}          # pid -> the tail of what its agent printed
+        self.zombies = []         # coroutines that refused to close
+        self.agent_types = []     # kernel classes that stand in for agents
+        self._api_g = _API_G      # (switch_native.step reads these)
+        self._api_n = _API_N
+        self.outlog_max = lim.get("agent_log", 256)
         # preemption + heap quota around untrusted resumes (preempt.py);
         # "slice_ms": 0 turns it off
         sl = sc.get("slice_ms", 200)
@@ -146,6 +200,24 @@ class Runtime:
         k.state_observers.append(self)
 
     # ---- helpers ------------------------------------------------------------
+    def register_agent_type(self, cls):
+        """Declare a kernel class whose objects may stand in for an agent's
+        coroutine (an agent in another process, a WebAssembly module): the
+        object's send(result)/throw(err)/close() are kernel code, it
+        fills t.req (the call box) and returns it like an awaiting agent.
+        Checked by identity, never by isinstance."""
+        for k in self.agent_types:
+            if k is cls:
+                return
+        self.agent_types.append(cls)
+
+    def _kernel_agent(self, c):
+        tc = type(c)
+        for k in self.agent_types:
+            if k is tc:
+                return True
+        return False
+
     def _holds_lease(self, pid):
         try:
             return bool(self.k.leases_of(pid))
@@ -259,7 +331,10 @@ class Runtime:
 
     def _exec(self, t, p, man):
         """Run the bundle's module code under the import gate; find main."""
-        g = self.gate.agent_globals(t.name)
+        if t.out is None:
+            t.out = bytearray()
+        g = self.gate.agent_globals(t.name, t.out)
+        shadows = dict(g)
         entry = man.get("entry", "main")
         gate = self.gate
         gate.active = t.pid
@@ -268,9 +343,9 @@ class Runtime:
             pg.arm(t)
         try:
             if p.ctype == B.CODE_MPY:
-                r = self._exec_mpy(t, p, g)
-                if r is not None:
-                    return r
+                g = self._exec_mpy(t, p, g)
+                if is_err(g):
+                    return g
             else:
                 exec(bytes(p.code()), g)
         except ImportError:
@@ -280,11 +355,7 @@ class Runtime:
             return errors.ENOMEM
         except Exception:
             return errors.EINVAL
-        except KeyboardInterrupt as e:   # module code that never finishes
-            if pg is None or not pg.claim():
-                raise e
-            return errors.ETIMEOUT
-        except BaseException as e:
+        except BaseException as e:   # module code that never finishes
             if pg is None or pg.exc(e) is e:
                 raise e
             return errors.ETIMEOUT
@@ -292,8 +363,12 @@ class Runtime:
             gate.active = 0
             if pg is not None:
                 pg.disarm(t)
+        # a `del print` / `del KeyboardInterrupt` at the agent's top level
+        # would expose the real builtin on MicroPython: shadow them again
+        for key in shadows:
+            g[key] = shadows[key]
         fn = g.get(entry)
-        if fn is None or not callable(fn):
+        if fn is None or type(fn) is not type(_probe):
             return errors.EINVAL
         t.main = fn
         t.globals = g
@@ -317,10 +392,13 @@ class Runtime:
             self.gate.loading = None
             sys.path.pop(0)
             sys.modules.pop(modname, None)
-        for key in dir(mod):
-            if key not in g:
-                g[key] = getattr(mod, key)
-        return None
+        # the module's functions see its own dict as globals: put the
+        # shadows there (its top level already ran, imports gated)
+        d = mod.__dict__
+        for key in g:
+            if key != "__name__":
+                d[key] = g[key]
+        return d
 
     def _wire(self, t, spec, caller=0):
         """Capabilities the board setup gives the agent: devices it may
@@ -361,40 +439,32 @@ class Runtime:
         """(Re)start t's coroutine from its entry function. `restored`:
         checkpointed restart bytes (rvm.restored); `moved`: after a
         migration, {handle in the old partition: handle here} (rvm.moved)."""
-        t.req = A.Request()
-        t.rvm = A.Rvm(t.req, t.pid, t.name)
-        t.rvm.restored = restored
+        box = [0, None, None, None, 0, None]   # the call box (syscalls.py)
+        t.req = box
+        rvm = _make_api(box, t.pid, t.name, StopIteration)
+        if restored is not None:
+            rvm.restored = restored
         if moved is not None:
-            t.rvm.moved = moved   # else Rvm.moved, the class default None
+            rvm.moved = moved   # else the class default None
+        t.rvm = rvm
         t.result = None
         t.exc = None
         t.pending = False
         t.started = self.pf.ticks_ms()
         self.gate.active = 0 if t.trusted else t.pid
-        pg = None if t.trusted else self.guard
-        if pg is not None:
-            pg.arm(t)
         try:
-            t.coro = t.main(t.rvm)
-        except KeyboardInterrupt as e:
-            self.gate.active = 0
-            if pg is None or not pg.claim():
-                raise e
-            pg.disarm(t)
-            self._fault(t, errors.ETIMEOUT, self.pf.ticks_ms())
-            return
+            c = t.main(rvm)
         except BaseException as e:
             self.gate.active = 0
-            if pg is not None:
-                pg.disarm(t)
-                e = pg.exc(e)   # Overrun -> ETIMEOUT
-            if not isinstance(e, Exception):
-                raise e
             self._fault(t, e, self.pf.ticks_ms())
             return
         self.gate.active = 0
-        if pg is not None:
-            pg.disarm(t)
+        if type(c) is not _CORO and not self._kernel_agent(c):
+            # main must be an `async def` (or a kernel-made agent object)
+            self._close(t, c)
+            self._fault(t, errors.EINVAL, self.pf.ticks_ms())
+            return
+        t.coro = c
         self.log.emit(kinds.AGENT_START, 0, t.pid, _h32(t.name), t.restarts)
         self.sched.make_ready(t, self.pf.ticks_ms())
 
@@ -488,18 +558,8 @@ class Runtime:
         t.coro = None
         self.sched.remove(t)
         self.handles.pop(t.pid, None)
-        if c is not None:
-            self.gate.active = 0 if t.trusted else t.pid
-            pg = None if t.trusted else self.guard
-            if pg is not None:   # a finally block that spins is stopped too
-                pg.arm(t)
-            try:
-                c.close()
-            except BaseException:
-                pass
-            self.gate.active = 0
-            if pg is not None:
-                pg.disarm(t)
+        self.outlog.pop(t.pid, None)
+        self._close(t, c)
 
     # ---- the loop ---------------------------------------------------------------------
     def step_py(self):
@@ -535,6 +595,8 @@ class Runtime:
         gate = self.gate
         us1 = self._us()
         gate.active = 0 if fl & S.F_TRUSTED else t.pid
+        b = t.req
+        b[1] = b[2] = b[3] = None   # the last call's arguments: let go
         pg = None if fl & S.F_TRUSTED else self.guard
         if pg is not None:   # preemption + heap quota (preempt.py)
             pg.arm(t)
@@ -542,8 +604,8 @@ class Runtime:
             exc = t.exc
             if exc is not None:
                 t.exc = None
-                exc.__traceback__ = None
-                y = t.coro.throw(exc)
+                # a fresh builtin error: nothing shared, nothing growing
+                y = t.coro.throw(OSError(exc.code, exc.name))
             else:
                 v = t.result
                 t.result = None
@@ -554,19 +616,12 @@ class Runtime:
                 pg.disarm(t)
             self._exit(t, 0, 0, now)
             return True
-        except KeyboardInterrupt:
-            gate.active = 0
-            if pg is None or not pg.claim():
-                raise
-            pg.disarm(t)     # the guard's kick: a CPU overrun
-            self._fault(t, errors.ETIMEOUT, self._ms())  # restart delay from the real now
-            return True
         except BaseException as e:  # the agent failed: contain it
             gate.active = 0
             if pg is not None:
+                e = pg.exc(e)      # the guard's kick -> ETIMEOUT (before disarm)
                 pg.disarm(t)
-                e = pg.exc(e)
-                now = self._ms()   # it may have run long
+                now = self._ms()   # it may have run long: restart delay from now
             self._fault(t, e, now)
             return True
         gate.active = 0
@@ -576,18 +631,23 @@ class Runtime:
                 self._fault(t, e, now)
                 return True
         us2 = self._us()
-        if y is t.req:
-            op = y.op
-            if op == A.OP_YIELD:  # the hot request, served inline
+        if y is b:
+            op = b[0]
+            if type(op) is not int:   # (never compare an agent's object)
+                SC.refuse(self, t, errors.EINVAL, 0, 0, now)
+            elif op == 1:  # OP_YIELD, the hot request, served inline
                 t.deadline = ticks_add(now, t.deadline_ms)
                 t.state = S.T_THROTTLED if t.thr else S.T_READY
-            elif op == A.OP_SLEEP and type(y.a0) is int and y.a0 >= 0:
-                s.sleep(t, ticks_add(now, y.a0))
+            elif op == 2 and type(b[1]) is int and 0 <= b[1] <= SC.MS_MAX:
+                s.sleep(t, ticks_add(now, b[1]))   # OP_SLEEP
             else:
-                self._dispatch(t, now)
-        else:  # awaited something that is not its Request
-            t.exc = errors.EINVAL
-            s.make_ready(t, now)
+                SC.dispatch(self, t, now)
+        else:  # awaited something that is not its call box
+            SC.refuse(self, t, errors.EINVAL, 0, 0, now)
+        if t.out:
+            self._drain(t)
+        if len(_API_G) > _API_N:
+            self._api_tamper(t, now)
         # accounting: Scheduler.ran() inlined on the hot path. Switch time is
         # from the end of the previous slice to the start of this one.
         n = s.switch_no + 1
@@ -609,105 +669,147 @@ class Runtime:
     step = step_py
 
     def _fail(self, t, err, now):
+        """Throw err into t at its next resume. Refusals count against the
+        partition's per-epoch budget: past `refuse_mute` its refusal
+        records are coalesced (one REFUSAL_FLOOD at the epoch end) and it is
+        throttled; past `refuse_fault` it is faulted (F1, then the ladder)."""
         t.exc = err
+        if err is not errors.EEMPTY and err is not errors.ETIMEOUT:
+            n = t.refusals + 1
+            t.refusals = n
+            if n == self.refuse_mute >> 1:
+                self.log.mute(t.pid)      # the rest of this epoch: counted
+            if n >= self.refuse_mute:
+                self.sched.throttle(t, _Q_REFUSALS, n, self.refuse_mute)
         self.sched.make_ready(t, now)
 
+    def _flood_epoch(self, now):
+        """Epoch end: one REFUSAL_FLOOD per partition over its budget."""
+        log = self.log
+        for t in list(self.sched.tasks):
+            n = t.refusals
+            if not n:
+                if t.floods:
+                    t.floods = 0
+                continue
+            t.refusals = 0
+            if n < self.refuse_mute >> 1:
+                t.floods = 0
+                continue
+            hushed = log.unmute(t.pid)
+            bad = False
+            if n >= self.refuse_mute:
+                t.floods += 1
+                bad = t.floods >= self.refuse_epochs and t.state != S.T_DONE
+            else:
+                t.floods = 0
+            log.emit(kinds.REFUSAL_FLOOD, t.pid, t.pid, n, hushed,
+                     self.refuse_mute, 1 if bad else 0)
+            if bad and t.coro is not None and not t.trusted:
+                t.floods = 0
+                self._close(t, t.coro)
+                self._fault(t, errors.EQUOTA, now)
+
+    def _api_tamper(self, t, now):
+        """The agent that just ran wrote into the module dict all API
+        functions share (a channel to other partitions outside the kernel):
+        undo it, witness it as the agent's, fault the agent."""
+        for key in list(_API_G):
+            if key != "__name__" and key != "__builtins__":
+                del _API_G[key]
+        self.log.deny(kinds.SYSCALL_DENIED, t.pid, 0, errors.ERIGHTS.code, 0,
+                      0xFF, 0, 0)
+        if not t.trusted and t.coro is not None:
+            self._close(t, t.coro)
+            self._fault(t, errors.ERIGHTS, now)
+
+    def _drain(self, t):
+        """The agent printed: its text goes to the partition's log channel
+        (AGENT_OUTPUT witnessed; `out PID` on the console shows it
+        escaped), never raw onto the console line."""
+        o = t.out
+        n = len(o)
+        data = bytes(o)
+        o[:] = b""
+        drop = 1 if data[-1:] == b"~" else 0
+        self.log.emit(kinds.AGENT_OUTPUT, t.pid, t.pid, n, drop,
+                      _h32(data), 0)
+        keep = self.outlog.get(t.pid, b"") + data
+        self.outlog[t.pid] = keep[-self.outlog_max:]
+
+    def _close(self, t, c):
+        """End an agent's coroutine in the agent's own context (its finally
+        blocks and, on CPython, finalizers run gated, never as the kernel)."""
+        if c is None:
+            return
+        gate = self.gate
+        gate.active = 0 if t.trusted else t.pid
+        pg = None if t.trusted else self.guard
+        if pg is not None:   # a finally block that spins is stopped too
+            pg.arm(t)
+        try:
+            if type(c) is _CORO or self._kernel_agent(c):
+                c.close()
+        except BaseException:
+            # it would not end (caught GeneratorExit): keep it a while, so
+            # CPython does not finalize it later in the kernel's context;
+            # the oldest is let go here, gated
+            z = self.zombies
+            z.append(c)
+            if len(z) > 8:
+                z.pop(0)
+        c = None
+        gate.active = 0
+        if pg is not None:
+            pg.disarm(t)
+
     def _dispatch(self, t, now):
-        r = t.req
-        op = r.op
+        SC.dispatch(self, t, now)
+
+    # ---- syscall bodies that need the scheduler (syscalls.py calls them) ----
+    def sys_send(self, t, h, payload, now):
         s = self.sched
         k = self.k
-        pid = t.pid
-        if op == A.OP_YIELD:
-            s.make_ready(t, now)
-        elif op == A.OP_SLEEP:
-            ms = r.a0
-            if type(ms) is not int or ms < 0:
-                return self._fail(t, errors.EINVAL, now)
-            s.sleep(t, ticks_add(now, ms))
-        elif op == A.OP_NOW:
-            t.result = now
-            s.make_ready(t, now)
-        elif op == A.OP_MY_ID:
-            t.result = pid
-            s.make_ready(t, now)
-        elif op == A.OP_SEND:
-            if not s.ipc_allowed(t):
-                return self._mode_refusal(t, r.a0, now)
-            res = k.send(pid, r.a0, r.a1)
-            r.clear()
-            if is_err(res):
-                if res is errors.EQUOTA:
-                    p = k.parts.get(pid)
-                    s.throttle(t, S.Q_MSGS, p.msgs_used if p else 0,
-                               t.quota[0] if t.quota else 0)
-                return self._fail(t, res, now)
-            s.make_ready(t, now)
-            s.wake_waiters(A.OP_RECV, now)
-            if s._wake is not None:   # wake boost for the receiver
-                rt = s.task(k.last_dst)
-                if rt is not None and rt is not t:
-                    s.wake_boost(rt, pid)
-        elif op == A.OP_RECV:
-            self._recv(t, r, now)
-        elif op == A.OP_HANDLE:
-            h = self.handle(pid, r.a0)
-            if not h:
-                return self._fail(t, errors.EBADHANDLE, now)
-            t.result = h
-            s.make_ready(t, now)
-        elif op == A.OP_LEASE:
-            name = r.a0
-            h = r.a2 if r.a2 is not None else self.handle(pid, name)
-            px = k.lease(pid, h, name, r.a1)
-            if is_err(px):
-                return self._fail(t, px, now)
-            t.result = px
-            s.make_ready(t, now)
-        elif op in (A.OP_ALLOC, A.OP_READ, A.OP_WRITE, A.OP_FREE):
-            self._mem(t, r, op, now)
-        elif op == A.OP_CHECKPOINT:
-            st = r.a0 if r.a0 is not None else b""
-            if not isinstance(st, (bytes, bytearray)):
-                return self._fail(t, errors.EINVAL, now)
-            res = self.checkpoint(pid, st, pid)
-            if is_err(res):
-                return self._fail(t, res, now)
-            t.result = res
-            s.make_ready(t, now)
-        elif op == A.OP_SPAWN:
-            res = self.spawn(r.a0, pid, self.handle(pid, "spawn"))
-            if is_err(res):
-                return self._fail(t, res, now)
-            t.result = res
-            s.make_ready(t, now)
-        elif op == A.OP_WAIT_INPUT:
-            if not t.console:
-                return self._fail(t, errors.ERIGHTS, now)
-            if self.input_ready or self.pf.wait_io(0):
-                self.input_ready = False
-                t.wait_until = 0
-                t.fl &= ~S.F_TIMED_OUT
-                t.result = True
-                s.make_ready(t, now)
-            else:
-                self._block(t, A.OP_WAIT_INPUT, r.a0, now, False)
-        elif op == A.OP_CON_READ:
-            if not t.console:
-                return self._fail(t, errors.ERIGHTS, now)
-            t.result = self.pf.console_read(r.a0 or 64)
-            s.make_ready(t, now)
-        elif op == A.OP_CON_WRITE:
-            if not t.console:
-                return self._fail(t, errors.ERIGHTS, now)
-            self.pf.console_write(r.a0)
-            r.clear()
-            s.make_ready(t, now)
-        elif op == A.OP_EXIT:
-            st = r.a0 if type(r.a0) is int else 0
-            self._exit(t, st, 0, now)
+        if not s.ipc_allowed(t):
+            return self._mode_refusal(t, h, now)
+        res = k.send(t.pid, h, payload)
+        if is_err(res):
+            if res is errors.EQUOTA:
+                p = k.parts.get(t.pid)
+                s.throttle(t, S.Q_MSGS, p.msgs_used if p else 0,
+                           t.quota[0] if t.quota else 0)
+            return self._fail(t, res, now)
+        s.make_ready(t, now)
+        s.wake_waiters(SC.OP_RECV, now)
+        if s._wake is not None:   # wake boost for the receiver
+            rt = s.task(k.last_dst)
+            if rt is not None and rt is not t:
+                s.wake_boost(rt, t.pid)
+
+    def sys_alloc(self, t, n, now):
+        k = self.k
+        res = k.region_alloc(t.pid, n)
+        if res is errors.EQUOTA:
+            mem = k.mem
+            used = 0
+            for rid in mem.regions_of(t.pid):
+                used += mem.regions[rid].size
+            self.sched.throttle(t, S.Q_MEM, used,
+                                t.quota[1] if t.quota else 0)
+        if is_err(res):
+            return self._fail(t, res, now)
+        t.result = res
+        self.sched.make_ready(t, now)
+
+    def sys_wait_input(self, t, tmo, now):
+        if self.input_ready or self.pf.wait_io(0):
+            self.input_ready = False
+            t.wait_until = 0
+            t.fl &= ~S.F_TIMED_OUT
+            t.result = True
+            self.sched.make_ready(t, now)
         else:
-            self._fail(t, errors.EINVAL, now)
+            self._block(t, SC.OP_WAIT_INPUT, tmo, now, False)
 
     def _block(self, t, op, tmo, now, empty_result):
         """Park t on op (timeout tmo ms, < 0 forever); after a timeout the
@@ -732,13 +834,13 @@ class Runtime:
         t.pending = True
         s.wait(t, op, tmo, now)
 
-    def _recv(self, t, r, now):
+    def _recv(self, t, h, tmo, now):
         s = self.sched
         if not s.ipc_allowed(t):
-            return self._mode_refusal(t, r.a0, now)
-        res = self.k.recv(t.pid, r.a0)
+            return self._mode_refusal(t, h, now)
+        res = self.k.recv(t.pid, h)
         if res is errors.EEMPTY:
-            return self._block(t, A.OP_RECV, r.a1, now, None)
+            return self._block(t, SC.OP_RECV, tmo, now, None)
         t.wait_until = 0
         t.fl &= ~S.F_TIMED_OUT
         if is_err(res):
@@ -751,33 +853,6 @@ class Runtime:
                       h if type(h) is int else 0, 0, self.sched.mode)
         return self._fail(t, errors.EMODE, now)
 
-    def _mem(self, t, r, op, now):
-        """Region calls go through the kernel's capability-gated region
-        syscalls (OT_REGION handles in the agent's own table), which use the
-        RegionManager underneath."""
-        k = self.k
-        s = self.sched
-        pid = t.pid
-        if op == A.OP_ALLOC:
-            res = k.region_alloc(pid, r.a0)
-            if res is errors.EQUOTA:
-                mem = k.mem
-                used = 0
-                for rid in mem.regions_of(pid):
-                    used += mem.regions[rid].size
-                s.throttle(t, S.Q_MEM, used, t.quota[1] if t.quota else 0)
-        elif op == A.OP_READ:
-            res = k.region_read(pid, r.a0, r.a1, r.a2)
-        elif op == A.OP_WRITE:
-            res = k.region_write(pid, r.a0, r.a1, r.a2)
-            r.clear()
-        else:
-            res = k.region_free(pid, r.a0)
-        if is_err(res):
-            return self._fail(t, res, now)
-        t.result = res
-        s.make_ready(t, now)
-
     # ---- ends and faults ------------------------------------------------------------
     def _exit(self, t, status, code, now):
         self.log.emit(kinds.AGENT_EXIT, 0, t.pid, status, code,
@@ -787,10 +862,16 @@ class Runtime:
         t.coro = None
 
     def _fault(self, t, exc, now):
+        c = t.coro
         t.coro = None  # drop the dead coroutine (and its heap) first
+        self._close(t, c)
+        c = None
         action = self.faults.agent_fault(t, exc)
         code = F.error_code(exc)
         exc = None
+        if t.trusted:
+            # the kernel's own console: always restarted from kernel code
+            action = F.F1
         if action == F.F1:
             r = t.rvm
             self._begin(t, r.restored, r.moved)
@@ -856,6 +937,7 @@ class Runtime:
         s = self.sched
         for t in s.tasks:
             k.quota_reset(t.pid)
+        self._flood_epoch(now)
         s.end_epoch(now)
         self.epochs_run += 1
         k.expire_leases()
@@ -922,7 +1004,7 @@ class Runtime:
 
     def _input(self, now):
         self.input_ready = True
-        self.sched.wake_waiters(A.OP_WAIT_INPUT, now)
+        self.sched.wake_waiters(SC.OP_WAIT_INPUT, now)
 
     def _poll_console(self, now):
         if ticks_diff(now, self._last_poll) < _INPUT_POLL_MS:

@@ -141,6 +141,9 @@ class Task:
     # a task is first boosted: boards without an engine never grow every
     # Task's instance dict by it.
     wboost = 0
+    refusals = 0    # refusals this epoch (the refusal budget, runtime.py)
+    floods = 0      # consecutive epochs it spent its whole refusal budget
+    out = None      # the agent's print buffer (bytearray) once loaded
     heap_q = 0      # heap quota in bytes (preempt.Guard), 0 = none
     heap_used = 0   # bytes its resumes left reachable (heap-quota agents)
 

@@ -29,7 +29,8 @@ _OP_YIELD = const(1)
 _OP_SLEEP = const(2)
 
 from .errors import EINVAL as _EINVAL  # noqa: E402
-from .errors import ETIMEOUT as _ETIMEOUT  # noqa: E402
+from . import syscalls as _SC  # noqa: E402
+_MS_MAX = const(0x1FFFFFFF)
 
 
 @micropython.native
@@ -119,6 +120,10 @@ def step(self):
     gate = self.gate
     us1 = self._us()
     gate.active = 0 if fl & _F_TRUSTED else t.pid
+    b = t.req
+    b[1] = None   # the last call's arguments: let go
+    b[2] = None
+    b[3] = None
     pg = None if fl & _F_TRUSTED else self.guard
     if pg is not None:   # preemption + heap quota (preempt.py)
         pg.arm(t)
@@ -126,8 +131,8 @@ def step(self):
         exc = t.exc
         if exc is not None:
             t.exc = None
-            exc.__traceback__ = None
-            y = t.coro.throw(exc)
+            # a fresh builtin error: nothing shared, nothing growing
+            y = t.coro.throw(OSError(exc.code, exc.name))
         else:
             v = t.result
             t.result = None
@@ -138,19 +143,12 @@ def step(self):
             pg.disarm(t)
         self._exit(t, 0, 0, now)
         return True
-    except KeyboardInterrupt as e:
-        gate.active = 0
-        if pg is None or not pg.claim():
-            raise e
-        pg.disarm(t)     # the guard's kick: a CPU overrun
-        self._fault(t, _ETIMEOUT, self._ms())  # restart delay from the real now
-        return True
     except BaseException as e:  # the agent failed: contain it
         gate.active = 0
         if pg is not None:
+            e = pg.exc(e)      # the guard's kick -> ETIMEOUT (before disarm)
             pg.disarm(t)
-            e = pg.exc(e)
-            now = self._ms()   # it may have run long
+            now = self._ms()   # it may have run long: restart delay from now
         self._fault(t, e, now)
         return True
     gate.active = 0
@@ -160,18 +158,23 @@ def step(self):
             self._fault(t, e, now)
             return True
     us2 = self._us()
-    if y is t.req:
-        op = y.op
-        if op == _OP_YIELD:  # the hot request, served inline
+    if y is b:
+        op = b[0]
+        if type(op) is not int:   # (never compare an agent's object)
+            _SC.refuse(self, t, _EINVAL, 0, 0, now)
+        elif op == _OP_YIELD:  # the hot request, served inline
             t.deadline = ticks_add(now, t.deadline_ms)
             t.state = _T_THROTTLED if t.thr else _T_READY
-        elif op == _OP_SLEEP and type(y.a0) is int and y.a0 >= 0:
-            s.sleep(t, ticks_add(now, y.a0))
+        elif op == _OP_SLEEP and type(b[1]) is int and 0 <= b[1] <= _MS_MAX:
+            s.sleep(t, ticks_add(now, b[1]))
         else:
-            self._dispatch(t, now)
-    else:  # awaited something that is not its Request
-        t.exc = _EINVAL
-        s.make_ready(t, now)
+            _SC.dispatch(self, t, now)
+    else:  # awaited something that is not its call box
+        _SC.refuse(self, t, _EINVAL, 0, 0, now)
+    if t.out:
+        self._drain(t)
+    if len(self._api_g) > self._api_n:
+        self._api_tamper(t, now)
     # accounting: Scheduler.ran() inlined on the hot path. Switch time is
     # from the end of the previous slice to the start of this one.
     n = s.switch_no + 1

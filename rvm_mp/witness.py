@@ -112,6 +112,7 @@ class WitnessLog:
         self._rmv = memoryview(self._ring)
         self.seal_every = seal_every
         self.store = store
+        self.muted = None   # {actor: refusals coalesced} during a flood
         self._clock = clock
         self._head = bytearray(32)  # link of record _linked-1
         self._tmp = bytearray(32)
@@ -150,9 +151,27 @@ class WitnessLog:
         return seq
 
     def deny(self, kind, actor, target, code, tier=0, a=0, c=0, d=0):
-        """Emit a refusal: denied flag, proof tier reached, error code in b."""
+        """Emit a refusal: denied flag, proof tier reached, error code in b.
+        While `actor` is muted (a refusal flood, runtime.py) it is counted
+        instead, and the count goes into one REFUSAL_FLOOD record."""
+        m = self.muted
+        if m and actor in m:
+            m[actor] += 1
+            return -1
         return self.emit(kind, actor, target, a, code, c, d,
                          1 | ((tier & 3) << 2))
+
+    def mute(self, actor):
+        if self.muted is None:
+            self.muted = {}
+        self.muted[actor] = 0
+
+    def unmute(self, actor):
+        """Stop coalescing actor's refusals; how many were coalesced."""
+        m = self.muted
+        if not m or actor not in m:
+            return 0
+        return m.pop(actor)
 
     def _set_room(self):
         if self.store is None:

@@ -195,7 +195,8 @@ class Migrator:
             ok = k.gate.check(caller, handle, OT_GRAPH, src, 2, OP_MIGRATE)
             if errors.is_err(ok):
                 return ok
-            ok = k.prove(caller, OP_MIGRATE, src, proofs or ())
+            ok = k.prove(caller, OP_MIGRATE, src, proofs or (),
+                         struct.pack("<HH", src, dst))
             if errors.is_err(ok):
                 return ok
         clock = self.clock

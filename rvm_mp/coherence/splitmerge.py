@@ -38,6 +38,8 @@
 # The kernel API used is docs/kernel-api.md's (cap_list, cap_move,
 # cap_attenuate, cap_derive, part_*, gate.check, leases_of, edge) and the
 # memory manager's regions_of / reassign / regions.
+import struct
+
 from ..compat import const
 from .. import errors
 from .. import kinds
@@ -247,7 +249,7 @@ def _refuse(log, kind, caller, target, err, tier, a=0, c=0):
     return err
 
 
-def split(k, engine, pid, plan, caller=0, handle=0, name=""):
+def split(k, engine, pid, plan, caller=0, handle=0, name="", proofs=None):
     """Split `pid`: returns the new partition id or an RvmError."""
     log = k.log
     if engine is None or not engine.allowed():
@@ -261,6 +263,10 @@ def split(k, engine, pid, plan, caller=0, handle=0, name=""):
         ok = k.gate.check(caller, handle, OT_GRAPH, pid, 2, OP_SPLIT)
         if errors.is_err(ok):
             return ok  # the gate witnessed the refusal
+        ok = k.prove(caller, OP_SPLIT, pid, proofs or (),
+                     struct.pack("<H", pid) + name.encode())
+        if errors.is_err(ok):
+            return ok
     caps = k.cap_list(pid)
     mem = k.mem
     regions = []
@@ -357,7 +363,8 @@ def merge_check(k, engine, a, b, caller=0, handle=0, proofs=None):
         if errors.is_err(ok):
             return 7, ok
         if k.p3_ops & (1 << OP_MERGE):
-            ok = k.prove(caller, OP_MERGE, a, proofs or ())
+            ok = k.prove(caller, OP_MERGE, a, proofs or (),
+                         struct.pack("<HH", a, b))
             if errors.is_err(ok):
                 return 7, ok
     return 0

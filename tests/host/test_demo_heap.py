@@ -69,9 +69,12 @@ def _run(fs, heap, ms):
                           text=True, timeout=120)
 
 
-def test_demo_runs_under_256k_heap(built, tmp_path):
+def test_demo_runs_under_272k_heap(built, tmp_path):
+    # 272 KB: the trust boundary gives every agent start its own API classes
+    # (about 1.5 KB each on this 64-bit port) and the kernel a syscall table
+    # with exact-type checks (about 5 KB of bytecode); docs/agents.md.
     fs = _board(built, tmp_path, console=False)
-    p = _run(fs, "256K", 4000)
+    p = _run(fs, "272K", 4000)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     for n in AGENTS:
         assert "agent %s ->" % n in p.stdout

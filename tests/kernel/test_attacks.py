@@ -290,15 +290,15 @@ def test_p3_witness_linkage():
     k = _k()
     seq = k.log.next_seq - 2
     rec = k.log.record(seq)
-    assert k.prove(1, OP_MERGE, 2, [(P3_LINKAGE, seq, rec)]) == 0
+    assert k.prove(1, OP_CODE_LOAD, 2, [(P3_LINKAGE, seq, rec)]) == 0
     for i in (0, 10, 16, 40, 63):
         bad = bytearray(rec)
         bad[i] ^= 0x01
-        _refused(k, k.prove, (1, OP_MERGE, 2, [(P3_LINKAGE, seq, bytes(bad))]),
+        _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [(P3_LINKAGE, seq, bytes(bad))]),
                  errors.EPROOF, kinds.PROOF_P3, 3)
-    _refused(k, k.prove, (1, OP_MERGE, 2, [(P3_LINKAGE, seq + 1, rec)]),
+    _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [(P3_LINKAGE, seq + 1, rec)]),
              errors.EPROOF, kinds.PROOF_P3, 3)
-    _refused(k, k.prove, (1, OP_MERGE, 2, [(P3_LINKAGE, 10 ** 6, rec)]),
+    _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [(P3_LINKAGE, 10 ** 6, rec)]),
              errors.EPROOF, kinds.PROOF_P3, 3)
 
 
@@ -319,7 +319,7 @@ def test_p3_merkle_inclusion_of_a_sealed_fact():
     rec = k.log.record(fact)
     path = merkle.inclusion_path(lambda i: recs[i], hi - lo, fact - lo)
     proof = (P3_INCLUSION, rec, fact, lo, hi, path)
-    assert k.prove(1, OP_MERGE, 2, [proof]) == 0
+    assert k.prove(1, OP_CODE_LOAD, 2, [proof]) == 0
     # a forged fact, a wrong position, a bent path, an uncommitted range
     bad = bytearray(rec)
     bad[20] ^= 4
@@ -330,7 +330,7 @@ def test_p3_merkle_inclusion_of_a_sealed_fact():
               (P3_INCLUSION, rec, fact, lo, hi, path[1:]),
               (P3_INCLUSION, rec, fact, lo, hi, [bytes(bent)] + path[1:]),
               (P3_INCLUSION, rec, fact, lo + 1, hi, path)):
-        _refused(k, k.prove, (1, OP_MERGE, 2, [p]), errors.EPROOF,
+        _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [p]), errors.EPROOF,
                  kinds.PROOF_P3, 3)
 
 
@@ -361,7 +361,7 @@ def test_p3_ed25519_host_signature():
     msg = b"migrate partition 2 to board B"
     if Ed25519PrivateKey is None:
         # MicroPython: refused with a clear error, never accepted unchecked
-        _refused(k, k.prove, (1, OP_MERGE, 2,
+        _refused(k, k.prove, (1, OP_CODE_LOAD, 2,
                               [(P3_ED25519, b"\x00" * 32, msg, b"\x00" * 64)]),
                  errors.ENOTSUP, kinds.PROOF_P3, 3)
         return
@@ -370,15 +370,15 @@ def test_p3_ed25519_host_signature():
                                        serialization.PublicFormat.Raw)
     sig = sk.sign(msg)
     # a key the kernel does not trust is refused even with a valid signature
-    _refused(k, k.prove, (1, OP_MERGE, 2, [(P3_ED25519, pub, msg, sig)]),
+    _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [(P3_ED25519, pub, msg, sig)]),
              errors.ESIG, kinds.PROOF_P3, 3)
     k.trusted_ed25519.append(pub)
-    assert k.prove(1, OP_MERGE, 2, [(P3_ED25519, pub, msg, sig)]) == 0
+    assert k.prove(1, OP_CODE_LOAD, 2, [(P3_ED25519, pub, msg, sig)]) == 0
     bad = bytearray(sig)
     bad[5] ^= 1
-    _refused(k, k.prove, (1, OP_MERGE, 2, [(P3_ED25519, pub, msg, bytes(bad))]),
+    _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [(P3_ED25519, pub, msg, bytes(bad))]),
              errors.ESIG, kinds.PROOF_P3, 3)
-    _refused(k, k.prove, (1, OP_MERGE, 2, [(P3_ED25519, pub, msg + b".", sig)]),
+    _refused(k, k.prove, (1, OP_CODE_LOAD, 2, [(P3_ED25519, pub, msg + b".", sig)]),
              errors.ESIG, kinds.PROOF_P3, 3)
 
 
@@ -457,3 +457,49 @@ def test_garbage_arguments_never_raise():
     h = k.chan_create(p)
     assert not errors.is_err(h)
     assert k.send(p, h, b"ok") == 0 and k.recv(p, h) == (p, b"ok")
+
+
+# ---- P3 bound to the operation (merge, migrate, split) ---------------------
+
+def _statement_proof(k, op, actor, target, args, seq=None, key=None):
+    if seq is None:
+        seq = k.log.next_seq - 1
+    msg = k.op_statement(op, actor, target, args, seq)
+    return [(P3_HMAC, msg, hmac_sha256(key or kt.KEY, msg))]
+
+
+def test_p3_for_partition_mutations_is_bound_to_the_operation():
+    import struct
+    from rvm_mp.proofgate import OP_MIGRATE, OP_SPLIT
+    k = _k()
+    args = struct.pack("<HH", 2, 3)
+    # the right statement, signed with the device key: accepted
+    assert k.prove(1, OP_MERGE, 2, _statement_proof(k, OP_MERGE, 1, 2, args),
+                   args) == 0
+    # proofs about anything else: refused and witnessed
+    code = b"unrelated"
+    seq = k.log.next_seq - 2
+    for proofs in (
+            [(P3_PREIMAGE, hashlib.sha256(code).digest(), code)],
+            [(P3_LINKAGE, seq, k.log.record(seq))],
+            _statement_proof(k, OP_MIGRATE, 1, 2, args),    # another op
+            _statement_proof(k, OP_MERGE, 3, 2, args),      # another actor
+            _statement_proof(k, OP_MERGE, 1, 3, args),      # another target
+            _statement_proof(k, OP_MERGE, 1, 2, b"\x02\x00\x04\x00"),
+            [(P3_HMAC, b"x" * 78, hmac_sha256(kt.KEY, b"x" * 78))],
+            "not a list", [("tuple",)], [None]):
+        _refused(k, k.prove, (1, OP_MERGE, 2, proofs, args), errors.EPROOF,
+                 kinds.PROOF_P3, 3)
+    # a statement made at a seq too far behind the head is stale
+    old = k.log.next_seq - 1
+    msg = k.op_statement(OP_SPLIT, 1, 2, b"", old)
+    for i in range(300):
+        k.log.emit(kinds.EPOCH_SUMMARY, 0, 0, i)
+    assert k.op_statement(OP_SPLIT, 1, 2, b"", old) is None
+    _refused(k, k.prove, (1, OP_SPLIT, 2,
+                          [(P3_HMAC, msg, hmac_sha256(kt.KEY, msg))], b""),
+             errors.EPROOF, kinds.PROOF_P3, 3)
+    # the statement right, the signature not: refused by the signature check
+    st = _statement_proof(k, OP_SPLIT, 1, 2, b"", key=b"k" * 32)
+    _refused(k, k.prove, (1, OP_SPLIT, 2, st, b""), errors.ESIG,
+             kinds.PROOF_P3, 3)

@@ -14,7 +14,7 @@ from rvm_mp.witness import WitnessLog, genesis_link, chain_link
 from rvm_mp.witness_store import WitnessStore
 
 # source .py files compile at import (a deployed board runs .mpy): 256K
-HEAP = "256K"
+HEAP = "320K"  # kernel compiled from source in the heap, plus a 256-record ring
 
 
 def _setup(store=False, ring=16):

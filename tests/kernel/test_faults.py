@@ -51,7 +51,7 @@ async def main(rvm):
         assert (esc[1][7], esc[1][8]) == (F.F2, F.STOP)
         af = K.recs(rt.log, kinds.AGENT_FAULT)
         assert len(af) == 6 and af[-1][10] == 6
-        assert af[0][7] == F.h32("ValueError") and af[0][9] == F.h32("boom")
+        assert af[0][7] == F.fault_class(ValueError()) == 4 and af[0][9] == 0
         # F2 ran in Recovery mode and came back to Flow
         mc = [(m[7], m[8]) for m in K.recs(rt.log, kinds.MODE_CHANGE)]
         assert mc == [(S.MODE_FLOW, S.MODE_RECOVERY), (S.MODE_RECOVERY, S.MODE_FLOW)]
@@ -75,7 +75,7 @@ async def main(rvm):
         rt.run(max_ms=100)
         af = K.recs(rt.log, kinds.AGENT_FAULT)
         assert af and af[0][6] == hog and af[0][8] == errors.ENOMEM.code
-        assert af[0][7] == F.h32("MemoryError")
+        assert af[0][7] == F.fault_class(MemoryError()) == 2
         f1 = K.recs(rt.log, kinds.FAULT_F1_RESTART)
         assert f1 and f1[0][8] == errors.ENOMEM.code
         assert _g(rt, tick)["N"][0] >= 10

@@ -321,7 +321,14 @@ def test_split_authority_through_the_proof_gate():
     h = k.cap_mint(q, OT_GRAPH, p, R_READ)     # READ is not enough
     assert errors.is_err(sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h))
     h = k.cap_mint(q, OT_GRAPH, p, R_READ | R_WRITE)
-    new = sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h)
+    # the capability alone is not enough: P3 bound to this split
+    assert errors.is_err(sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h))
+    import struct
+    from rvm_mp.proofgate import OP_SPLIT, P3_HMAC
+    from rvm_mp.hmac256 import hmac_sha256
+    msg = k.op_statement(OP_SPLIT, q, p, struct.pack("<H", p), k.log.next_seq - 1)
+    proofs = [(P3_HMAC, msg, hmac_sha256(kt.KEY, msg))]
+    new = sm.split(k, e, p, sm.SplitPlan(), caller=q, handle=h, proofs=proofs)
     assert not errors.is_err(new) and len(k.part_list()) == n0 + 1
 
 

@@ -59,7 +59,8 @@ def _import_code():
     import rvm_mp.buddy
     import rvm_mp.bundle
     import rvm_mp.importgate
-    import rvm_mp.agent
+    import rvm_mp.api
+    import rvm_mp.syscalls
     import rvm_mp.faults
     import rvm_mp.hal
     import rvm_mp.proofgate
