@@ -266,3 +266,53 @@ def test_syntax_error_is_one_finding():
 ])
 def test_no_attribute_stores(src):
     assert "A6" in [f.rule for f in C.check(src)]
+
+
+ESCAPE_TOKENS = ("__", "type(", "getattr", "setattr", "delattr", "vars(",
+                 "dir(", "globals(", "locals(", "gi_", "cr_", "f_back",
+                 "f_globals", "tb_", "global ", "del ", "object", "super(",
+                 ".mro", "exec(", "eval(", "compile(", "import sys",
+                 "import gc", "import builtins")
+
+
+def _redteam_sources():
+    """The hostile agents of tests/kernel/test_redteam.py: the first
+    argument of every `_attack(...)` call (a literal, a module constant, or
+    a constant + literal)."""
+    import ast
+    path = os.path.join(ROOT, "tests", "kernel", "test_redteam.py")
+    tree = ast.parse(open(path).read())
+    consts = {}
+    for n in tree.body:
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) \
+                and isinstance(n.value.value, str):
+            consts[n.targets[0].id] = n.value.value
+
+    def value(a):
+        if isinstance(a, ast.Name):
+            return consts[a.id]
+        if isinstance(a, ast.BinOp):
+            return value(a.left) + value(a.right)
+        return ast.literal_eval(a)
+    out = []
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test_"):
+            for n in ast.walk(fn):
+                if isinstance(n, ast.Call) and \
+                        getattr(n.func, "id", "") == "_attack" and n.args:
+                    out.append((fn.name, consts["PRELUDE"] + value(n.args[0])))
+    return out
+
+
+def test_redteam_escape_attacks_are_refused_at_bundle_time():
+    srcs = _redteam_sources()
+    assert len(srcs) >= 30
+    allow = C.allowed_imports(None, {"devices": ["temp"]})
+    refused = 0
+    for name, src in srcs:
+        found = C.check(src, allow)
+        if any(tok in src for tok in ESCAPE_TOKENS):
+            assert found, "%s reaches behind the API but passes" % name
+        refused += bool(found)
+    # the rest only abuse call arguments; the kernel refuses those at run time
+    assert refused >= 25, refused
