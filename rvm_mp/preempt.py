@@ -10,7 +10,8 @@
 #   g.arm(t)   gen += 1          every period: the same gen armed on two
 #   coro.send(...)     <------   looks more than `slice_ms` apart?
 #     | (spins)                     -> kick(): raise into the main thread
-#   except Overrun / KeyboardInterrupt (claimed by the guard)
+#   except BaseException: g.exc(e) -> ETIMEOUT for Overrun or a claimed
+#                                    KeyboardInterrupt
 #     -> AGENT_FAULT code ETIMEOUT, then F1/F2 per the fault policy
 #   g.disarm(t)  armed = 0   a kick that lands after this is ignored
 #
@@ -60,7 +61,8 @@ OVER_HEAP = errors.ENOMEM    # ... of a heap quota overrun
 
 class Guard:
     """Per runtime. arm(t) before resuming t, disarm(t) after (every path);
-    claim() inside `except KeyboardInterrupt` around the resume."""
+    in the agent-fault branch, exc(e) before disarm maps this guard's
+    Overrun / claimed KeyboardInterrupt to ETIMEOUT."""
 
     def __init__(self, slice_ms=200):
         self.slice_ms = slice_ms
