@@ -900,7 +900,12 @@ class Runtime:
         extra, code = self.faults.rebuild(t)
         data = self.bundle_data(t.name)
         p = B.parse(data) if data is not None else errors.ENOENT
-        r = errors.ENOENT if is_err(p) else self._exec(t, p, p.manifest)
+        if not is_err(p):   # read again from the fs: check it again
+            e = self._verify(p, 0) or B.check_verdict(
+                p, self.profile.get("verifier"))
+            if e is not None:
+                p = e
+        r = p if is_err(p) else self._exec(t, p, p.manifest)
         k.part_start(0, t.pid)
         self._own_transition = False
         if is_err(r):

@@ -138,3 +138,30 @@ def test_mpy_verdict_names_the_source_not_the_code():
     p = bundle.parse(bundle.pack(b"M\x06\x00\x1f" + bytes(20), {"name": "m"},
                                  kt.KEY))
     assert bundle.check_verdict(p) is errors.EPROOF
+
+
+def test_f2_rebuild_checks_the_fs_copy_again():
+    from rvm_mp import faults as F
+    import os
+    pf, k, rt = K.make(policy=F.FaultPolicy(max_restarts=0, max_rebuilds=2,
+                                            restart_delay_ms=1))
+    try:
+        src = b"async def main(rvm):\n    await rvm.yield_()\n" \
+              b"    raise ValueError('x')\n"
+        os.mkdir(rt.fs + "/agents")
+        path = rt.fs + "/agents/x.rvmb"
+        with open(path, "wb") as f:
+            f.write(bundle.pack(src, {"name": "x"}, kt.KEY,
+                                verdict=_verified(src)))
+        pid = rt.spawn("x")
+        assert not errors.is_err(pid), pid
+        # the board's copy is replaced by code without a verdict
+        with open(path, "wb") as f:
+            f.write(bundle.pack(src, {"name": "x"}, kt.KEY))
+        rt.run(max_steps=50)
+        esc = [r for r in K.recs(rt.log, kinds.FAULT_ESCALATE)
+               if r[6] == pid and r[8] == F.STOP]
+        assert esc and esc[-1][9] == errors.EPROOF.code, esc
+        assert rt.sched.task(pid) is None or rt.sched.task(pid).coro is None
+    finally:
+        K.done(rt)
