@@ -229,8 +229,8 @@ def check_verdict(p, req=None):
     if v.get("unverified"):
         return None if req.get("unverified", True) else errors.ERIGHTS
     pol = v.get("policy")
-    if type(pol) is not int or pol < 1:
-        return errors.EPROOF
+    if type(pol) is not int or pol < 1 or pol > 0xFFFF:
+        return errors.EPROOF   # (it goes into a u32 witness field)
     if pol < req.get("policy", MIN_POLICY):
         return errors.ESTALE
     return None

@@ -74,6 +74,7 @@ def test_malformed_verdicts_refused():
     pf, k, rt = K.make()
     try:
         for v in ({}, {"policy": 1}, {"policy": "1", "src": "x"},
+                  {"policy": 1 << 40, "src": _verified()["src"]},
                   {"policy": 0, "src": _verified()["src"]},
                   {"src": _verified()["src"]}):
             r = _load(rt, bundle.pack(SRC, {"name": "a"}, kt.KEY, verdict=v))
