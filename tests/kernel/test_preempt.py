@@ -112,16 +112,17 @@ def test_spinning_agents_are_preempted_within_two_slices():
             for r in fs:   # AGENT_FAULT b = ETIMEOUT: a CPU overrun
                 assert r[8] == errors.ETIMEOUT.code, (name, r)
         g = rt.guard
-        assert g.overruns >= 2 * len(pids)
+        assert g.overruns >= 2 * len(pids), (g.overruns, g.kicks, g.claimed)
         # stopped within two slices (CPython: CPU time of the main thread;
         # unix port: wall time)
         assert g.longest <= 2 * SLICE, g.longest
         # F1 then stop (max_restarts 1, max_rebuilds 0): the spinners are
         # gone, the victim is still running and keeps its period
         esc = K.recs(log, kinds.FAULT_ESCALATE)
-        assert len([r for r in esc if r[6] in pids.values()]) >= len(pids)
+        assert len([r for r in esc if r[6] in pids.values()]) >= len(pids), \
+            esc
         before = len(vt.globals["T"])
-        rt.run(max_ms=400)
+        rt.run(max_ms=1000)
         ts = vt.globals["T"][before:]
         assert len(ts) >= 3, ts
         assert vt.coro is not None
