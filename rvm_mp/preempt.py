@@ -77,12 +77,17 @@ class Guard:
         #                     the generation armed to the agent stopping
         self.seen_at = 0    # watcher clock when it first saw `armed`
         self.m0 = 0         # mem_alloc() at arm (heap-quota agents)
+        self.q = 0          # the armed agent has a heap quota: the watcher
+        #                     then uses the allocation-free wall clock, so
+        #                     it adds nothing to what the guard measures
         self.ok = _start(self)
 
     def arm(self, t):
-        if t.heap_q:
+        q = t.heap_q
+        if q:
             collect()
             self.m0 = mem_alloc()
+        self.q = q
         g = (self.gen + 1) & _MASK
         self.gen = g
         self.armed = g
@@ -133,12 +138,19 @@ class Guard:
     def _stopped(self):
         self.overruns += 1
         now = _NOW[0]
-        d = ticks_diff(now(), self.seen_at) if now is not None else 0
+        try:
+            d = ticks_diff(now(), self.seen_at) if now is not None else 0
+        except MemoryError:
+            d = 0
         if d > self.longest:
             self.longest = d
 
 
 _W = [None]        # the guard armed last (what the watcher watches)
+try:
+    from time import ticks_ms as _wall
+except ImportError:   # CPython: heap quotas are MicroPython only
+    from .compat import ticks_ms as _wall
 _NOW = [None]      # the watcher's clock
 _STATE = [None]    # None untried, True running, False unavailable
 
@@ -220,7 +232,7 @@ def _proc_cpu_ms():
             s = f.read()
         p = s[s.rfind(")") + 2:].split()
         return ((int(p[11]) + int(p[12])) * 10) & _MASK
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, MemoryError):
         return -1
 
 
@@ -228,34 +240,42 @@ _KICK = [None]
 
 
 def _watch(now, kick, sleep):
-    """The watcher thread: allocation-free while it only observes."""
+    """The watcher thread. It must never die: on the unix port the clock
+    reads /proc (allocates), and an allocation fails while the main thread
+    collects or holds the heap lock; such a tick is skipped."""
     _NOW[0] = now
-    seen = 0
-    since = 0
+    st = [0, 0]   # generation seen, clock when first seen
     while True:
-        g = _W[0]
-        sleep(_period(g) if g is not None else 20)
-        if g is None:
-            continue
-        a = g.armed
-        if not a:
-            seen = 0
-            continue
-        if a != seen:
-            seen = a
-            since = now()
-            g.seen_at = since
-            continue
-        if ticks_diff(now(), since) > g.slice_ms:
-            g.fired = a
-            g.kicks += 1
-            # kick again half a slice from now if it still runs (a finally
-            # block that spins; a kick lost on the way)
-            since = ticks_diff(now(), g.slice_ms >> 1)
-            try:
-                kick(g)
-            except Exception:
-                pass
+        try:
+            _tick(now, kick, sleep, st)
+        except BaseException:
+            pass
+
+
+def _tick(now, kick, sleep, st):
+    g = _W[0]
+    sleep(_period(g) if g is not None else 20)
+    if g is None:
+        return
+    a = g.armed
+    if not a:
+        st[0] = 0
+        return
+    c = _wall() if g.q else now()
+    if c < 0:
+        return
+    if a != st[0]:
+        st[0] = a
+        st[1] = c
+        g.seen_at = c
+        return
+    if ticks_diff(c, st[1]) > g.slice_ms:
+        g.fired = a
+        g.kicks += 1
+        # kick again half a slice from now if it still runs (a finally
+        # block that spins; a kick lost on the way)
+        st[1] = ticks_diff(c, g.slice_ms >> 1)
+        kick(g)
 
 
 def available():
