@@ -5,10 +5,10 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.rvm-setup-stamp
 BOARD ?= seed-64k
 
-.PHONY: setup test test-fast run bench build natmods vectors clean distclean help
+.PHONY: setup test test-fast run bench build natmods natmods-deps vectors clean distclean help
 
 help:
-	@echo "make setup | test | run | bench | build BOARD=name | vectors | clean"
+	@echo "make setup | test | run | bench | build BOARD=name | natmods | vectors | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: setup
+# the suite runs the kernel on the x64 natmods and checks the Cortex-M ones
+# (arch, size, and a run on the emulated Cortex-M3 board)
+test: setup natmods
 	$(VPY) -m pytest tests -q
 
 run: setup
@@ -35,8 +37,18 @@ build: setup
 vectors: setup
 	$(VPY) tools/make_vectors.py
 
-natmods:
-	@echo 'natmods: not shipped in this release; see native/README.md (needs the MicroPython source tree, MPY_DIR)'; exit 1
+# C natmods (native/): MicroPython's natmod toolchain comes from the pip
+# sdist of mpy-cross-v6-3 (tools/natmods.py); the Cortex-M cross compiler
+# and the emulated board from Debian.
+NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+natmods-deps:
+	@dpkg -s $(NATMOD_DEBS) >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(NATMOD_DEBS); }
+
+natmods: setup natmods-deps
+	$(VPY) tools/natmods.py --arch all
 
 clean:
 	rm -rf dist build .pytest_cache

@@ -314,3 +314,12 @@ def hook(fn):
     def rvm_import(iname, globals=None, locals=None, fromlist=(), level=0):
         return fn(iname, globals, locals, fromlist, level)
     return rvm_import
+
+
+def guard(fn, name, real):
+    """A process-wide builtin (open, print, exec, ...) while the gate is
+    installed on MicroPython: fn(name, real, args, kwargs) decides by who is
+    running, so an agent that deletes its shadow finds only this."""
+    def rvm_builtin(*a, **k):
+        return fn(name, real, a, k)
+    return rvm_builtin

@@ -236,9 +236,13 @@ class Boot:
             from .witness_store import WitnessStore
             store = WitnessStore(self.fs + "/witness", w["segment_records"],
                                  genesis_link(dev))
+        kw = {}
+        if w.get("seal") == "ed25519":  # public-key seals (rvm_mp/eseal.py)
+            from .eseal import SignedWitnessLog as WitnessLog, load_seed
+            kw["signer"] = load_seed(pf, True)[0]
         log = WitnessLog(dev, boot=self.boot_no, key=key, ring=w["ring"],
                          seal_every=w["seal_every"], store=store,
-                         clock=pf.ticks_ms)
+                         clock=pf.ticks_ms, **kw)
         self.log = log
         restored = log.next_seq
         log.emit(kinds.BOOT_BEGIN, 0, 0, self.boot_no,

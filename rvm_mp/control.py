@@ -54,7 +54,7 @@ _OT_DEVICE = const(3)
 # command codes: OP_COMMAND / OP_DENIED field a
 CMDS = ("", "help", "ps", "caps", "log", "stat", "spawn", "kill", "suspend",
         "resume", "grant", "revoke", "lease", "checkpoint", "seal", "reboot",
-        "hello", "loginfo", "logread", "files", "fileread", "out")
+        "hello", "loginfo", "logread", "files", "fileread", "out", "keyrotate")
 # frame error number (frame.FE_*) -> the kernel error witnessed in b
 _FE_ERR = (None, errors.ECORRUPT, errors.EINVAL, errors.ETOOBIG,
            errors.EINVAL, errors.ETIMEOUT)
@@ -401,6 +401,8 @@ class Control:
                "commands": self.commands, "bad_frames": self.bad_frames}
         if log.store is not None:
             out["stored_low"] = log.store.low()
+        from .impls import which   # natmod / viper / native / portable per hot path
+        out["impls"] = which()
         return out
 
     def c_spawn(self, args):
@@ -525,7 +527,15 @@ class Control:
         if s < 0:
             return errors.ENOENT  # no device key: nothing can be sealed
         self.log.service()
-        return {"seal_seq": s, "next": self.log.next_seq}
+        # the last record the seal covers (a signed seal is 4 records)
+        return {"seal_seq": self.log.last_seal_seq, "next": self.log.next_seq}
+
+    def c_keyrotate(self, args):
+        r = self._gate(_OT_PARTITION, 0, _R_WRITE, OP_SEAL)
+        if r:
+            return r
+        from .eseal import console_rotate
+        return console_rotate(self)
 
     def c_reboot(self, args):
         r = self._gate(_OT_PARTITION, 0, _R_WRITE, OP_REBOOT)

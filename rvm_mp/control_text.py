@@ -17,6 +17,7 @@ HELP = (
     "lease DEV MS | lease revoke DEV   lease a device to control / end it",
     "checkpoint PID            checkpoint a partition's state",
     "seal                      seal the witness log now",
+    "keyrotate                 new Ed25519 seal key, sealed by the old one",
     "reboot                    seal, flush and reset the board",
     "out [PID]                 what agents printed (escaped, per pid)",
 )

@@ -13,6 +13,7 @@
 import struct
 
 from .compat import const
+from . import impls
 
 SOF = const(0x1E)
 EOF = const(0x1F)
@@ -57,13 +58,18 @@ def crc32_py(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
+# binascii.crc32 (C in the firmware) -> natmod rvmn_crc (for ports built
+# without binascii.crc32) -> the portable nibble table above (impls.py).
 try:
     from binascii import crc32 as _bcrc
 
     def crc32(data, crc=0):
         return _bcrc(data, crc) & 0xFFFFFFFF
+    impls.chose("crc", "binascii")
 except ImportError:  # ports built without binascii.crc32
-    crc32 = crc32_py
+    _NCRC = impls.natmod("rvmn_crc")
+    crc32 = _NCRC.crc32 if _NCRC else crc32_py
+    impls.chose("crc", "natmod" if _NCRC else "portable")
 
 
 def _needs_esc(b):

@@ -31,12 +31,15 @@ import hashlib
 from .compat import const, IS_MICROPYTHON
 from .errors import EIMPORT
 from .kinds import IMPORT_DENIED
-from .api import hook as _hook, make_globals as _make_globals
+from .api import hook as _hook, make_globals as _make_globals, \
+    guard as _guard
 
 _REF_KERNEL = const(1)
 _REF_ESCAPE = const(2)
 _REF_LEASE = const(3)
 _REF_UNKNOWN = const(4)
+_REF_BUILTIN = const(5)
+_GUARDED = ("open", "print", "exec", "eval", "compile", "input")
 
 PURE = ("math", "cmath", "json", "ujson", "struct", "ustruct", "binascii",
         "ubinascii", "hashlib", "uhashlib", "collections", "ucollections",
@@ -64,6 +67,8 @@ class ImportGate:
         self.refused = 0
         self.last_refused = None
         self._orig = None
+        self._real = {}                 # guarded builtins (MicroPython)
+        self.print_for = None           # fn(pid) -> that agent's print
         self.pure = PURE
         self.device = DEVICE
 
@@ -81,12 +86,51 @@ class ImportGate:
         self._fn = _hook(self._import)
         _GATES[0] = self
         builtins.__import__ = self._fn
+        if IS_MICROPYTHON:
+            # MicroPython looks a name up in the module's globals, then in
+            # the one builtins module: an agent that deletes its shadow
+            # (`global open; del open`) would reach the real builtin. So the
+            # builtins themselves ask who runs (CPython agents have their
+            # own __builtins__ copy instead).
+            real = prev._real if prev is not None else {}
+            self._real = real
+            for name in _GUARDED:
+                if name not in real:
+                    real[name] = getattr(builtins, name, None)
+                if real[name] is not None:
+                    setattr(builtins, name, _guard(self._builtin, name,
+                                                   real[name]))
 
     def uninstall(self):
         import builtins
         if self._orig is not None and _GATES[0] is self:
             builtins.__import__ = self._orig
+            for name in self._real:
+                if self._real[name] is not None:
+                    setattr(builtins, name, self._real[name])
             _GATES[0] = None
+
+    def real(self, name, default):
+        """The builtin `name` itself, for the kernel's own use."""
+        r = self._real.get(name)
+        return r if r is not None else default
+
+    def _builtin(self, name, real, a, k):
+        """A guarded builtin called: the kernel's own calls pass; an
+        agent's print goes to its log channel, the rest are refused
+        (witnessed IMPORT_DENIED, reason 5)."""
+        pid = self.active
+        if pid == 0 or self.depth > 0:
+            return real(*a, **k)
+        if name == "print" and self.print_for is not None:
+            p = self.print_for(pid)
+            if p is not None:
+                return p(*a, **k)
+        self.refused += 1
+        if self.log is not None:
+            self.log.deny(IMPORT_DENIED, pid, pid, EIMPORT.code, 0,
+                          _h32(name), _REF_BUILTIN)
+        raise ImportError("rvm: not available to agents")
 
     def classify(self, name, pid):
         """0 if pid may import `name`, else a refusal reason."""

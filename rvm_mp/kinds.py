@@ -5,7 +5,7 @@
 # Families by high nibble; each family owns its 16 codes:
 #   0x0_ boot      0x1_ partition  0x2_ capability/proof  0x3_ IPC
 #   0x4_ memory    0x5_ scheduler  0x6_ coherence         0x7_ fault
-#   0x8_ device    0x9_ agent/code 0xA_ operator          0xF0 seal
+#   0x8_ device    0x9_ agent/code 0xA_ operator          0xF_ seal
 from .compat import const
 
 # flags (record byte 11)
@@ -99,8 +99,11 @@ OP_COMMAND = const(0xA0)
 OP_BAD_FRAME = const(0xA1)
 OP_PULL = const(0xA2)
 OP_DENIED = const(0xA3)
-# --- seal
-SEAL = const(0xF0)
+# --- seal 0xF_
+SEAL = const(0xF0)          # HMAC-SHA256 seal
+SEAL_ED25519 = const(0xF1)  # Ed25519 seal, signature bytes 0-15 (eseal.py)
+SEAL_PART = const(0xF2)     # 16 more bytes of the record before it
+KEY_ROTATE = const(0xF3)    # new Ed25519 public key, sealed by the old key
 
 
 _FAMILIES = ("boot", "partition", "capability", "ipc", "memory", "scheduler",
@@ -109,7 +112,7 @@ _FAMILIES = ("boot", "partition", "capability", "ipc", "memory", "scheduler",
 
 def family(kind):
     """Family name of a kind code."""
-    if kind == SEAL:
+    if kind >> 4 == 0xF:
         return "seal"
     f = kind >> 4
     return _FAMILIES[f] if f < len(_FAMILIES) else "unknown"

@@ -29,6 +29,7 @@ import struct
 
 from .compat import const, ticks_diff
 from . import errors
+from . import impls
 from . import kinds
 from .captable import MAX_DEPTH, F_EXPIRES, R_GRANT, R_GRANT_ONCE
 from .partition import ST_RUNNING
@@ -205,7 +206,7 @@ class ProofGate:
     # ---- the entry point ---------------------------------------------------
     def check(self, pid, handle, otype, oid, rights, op, nonce=-1):
         """P1 then P2. Pool index or an RvmError (witnessed)."""
-        ci = self.p1(pid, handle, otype, oid, rights)
+        ci = _P1(self, pid, handle, otype, oid, rights)
         if type(ci) is not int:
             self.refuse(pid, oid, ci, 1, handle, rights, op)
             return ci
@@ -241,11 +242,34 @@ class ProofGate:
         return commit_root(self, lo, hi)
 
 
-# P1 on the native emitter when the port has one (gate_native.py); the
-# portable method stays reachable for tests as p1_portable.
+# P1: the C natmod rvmn_p1 when present, else the native-emitter copy
+# (gate_native.py), else the portable method, which stays reachable for
+# tests as p1_portable (impls.py). check() calls _P1, the chosen function.
 p1_portable = ProofGate.p1
-try:
-    from .gate_native import p1 as _p1_native
-    ProofGate.p1 = _p1_native
-except (ImportError, SyntaxError):  # port without the native emitter
-    _p1_native = None
+
+
+def _choose():
+    nat = impls.natmod("rvmn_p1")
+    if nat is not None:
+        nat.init(_ESTATE, _EBADHANDLE, _ESTALE, _EWRONGOBJ, _ERIGHTS)
+        f = nat.p1
+
+        # MicroPython binds no `self` to a C function stored on a Python
+        # class, so the method is a thin wrapper around it
+        def p1(self, pid, handle, otype, oid, rights):
+            return f(self, pid, handle, otype, oid, rights)
+        ProofGate.p1 = p1
+        impls.chose("p1", "natmod")
+        return f, None
+    try:
+        from .gate_native import p1
+    except (ImportError, SyntaxError):  # port without the native emitter
+        impls.chose("p1", "portable")
+        return p1_portable, None
+    ProofGate.p1 = p1
+    impls.chose("p1", "native" if impls.MP else "portable")
+    return p1, p1
+
+
+_P1, _p1_native = _choose()
+del _choose

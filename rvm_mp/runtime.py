@@ -149,6 +149,7 @@ class Runtime:
         self.faults.f4_hook = self._f4_final
         self.gate = ImportGate(self.log, self._holds_lease)
         self.gate.install()
+        self.gate.print_for = self._print_for
         self.handles = {}        # pid -> {name: handle}
         self.bundles = {}        # bundle name -> bytes (spawn, F2 reload)
         self.bundle_paths = {}   # bundle name -> file (read again on demand)
@@ -217,6 +218,11 @@ class Runtime:
             if k is tc:
                 return True
         return False
+
+    def _print_for(self, pid):
+        """The print of agent pid's own globals (its log channel)."""
+        t = self.sched.task(pid)
+        return t.aprint if t is not None else None
 
     def _holds_lease(self, pid):
         try:
@@ -335,6 +341,7 @@ class Runtime:
             t.out = bytearray()
         g = self.gate.agent_globals(t.name, t.out)
         shadows = dict(g)
+        t.aprint = g["print"]
         entry = man.get("entry", "main")
         gate = self.gate
         gate.active = t.pid
@@ -347,7 +354,8 @@ class Runtime:
                 if is_err(g):
                     return g
             else:
-                exec(bytes(p.code()), g)
+                # the real exec: builtins.exec refuses while an agent runs
+                self.gate.real("exec", exec)(bytes(p.code()), g)
         except ImportError:
             return errors.EIMPORT
         except MemoryError:
@@ -382,8 +390,14 @@ class Runtime:
             return errors.ENOTSUP
         modname = "_rvma_" + t.name
         path = self.fs + "/" + modname + ".mpy"
-        with open(path, "wb") as f:
-            f.write(p.code())
+        gate = self.gate
+        pid = gate.active
+        gate.active = 0            # the kernel writes the file
+        try:
+            with open(path, "wb") as f:
+                f.write(p.code())
+        finally:
+            gate.active = pid
         sys.path.insert(0, self.fs)
         try:
             self.gate.loading = modname
@@ -504,7 +518,9 @@ class Runtime:
     def spawn(self, name, caller=0, handle=0):
         """Start agent `name` from a bundle the board holds (in RAM since
         boot, or agents/NAME.rvmb on the board's fs). pid or error."""
-        if type(name) is not str:
+        if not SC.bundle_name_ok(name):   # never a path, never a NUL
+            self.log.deny(kinds.BUNDLE_REJECT, caller, 0, errors.EINVAL.code,
+                          0, 0, 0, 0)
             return errors.EINVAL
         data = self.bundle_data(name)
         if data is None:
@@ -1127,7 +1143,7 @@ def use_native(on=True):
     if on:
         try:
             from .switch_native import pick, step
-            Scheduler.pick = pick
+            Scheduler.pick = S.natmod_pick() or pick
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True

@@ -45,6 +45,7 @@
 # The switch path (pick, account, make_ready/sleep) does not allocate: a test
 # runs it under micropython.heap_lock().
 from .compat import const, ticks_diff, ticks_add
+from . import impls
 from . import kinds
 
 # task states
@@ -144,6 +145,7 @@ class Task:
     refusals = 0    # refusals this epoch (the refusal budget, runtime.py)
     floods = 0      # consecutive epochs it spent its whole refusal budget
     out = None      # the agent's print buffer (bytearray) once loaded
+    aprint = None   # the agent's own print (its log channel)
     heap_q = 0      # heap quota in bytes (preempt.Guard), 0 = none
     heap_used = 0   # bytes its resumes left reachable (heap-quota agents)
 
@@ -583,3 +585,36 @@ class Scheduler:
             else:
                 break
 
+
+# The pick in C (natmod rvmn_pick): runtime.use_native(True) installs it in
+# place of switch_native.pick where it loads; use_native(False) installs the
+# portable pick_py (impls.py). Loaded on first use, so a profile that keeps
+# the portable switch path never loads (or ships) it.
+_PICK_C = []
+
+
+def natmod_pick():
+    """The C pick as a method, or None where rvmn_pick does not load."""
+    if not _PICK_C:
+        nat = impls.natmod("rvmn_pick")
+        f = None
+        if nat is not None:
+            nat.init(ticks_add(0, -1))
+            c = nat.pick
+
+            # MicroPython binds no `self` to a C function stored on a Python
+            # class: a thin wrapper makes it a method
+            def f(self, now):
+                return c(self, now)
+        _PICK_C.append(f)
+    return _PICK_C[0]
+
+
+def _pick_impl():
+    p = Scheduler.pick
+    if p is Scheduler.pick_py:
+        return "portable"
+    return "natmod" if _PICK_C and p is _PICK_C[0] else "native"
+
+
+impls.chose("pick", _pick_impl)

@@ -26,7 +26,7 @@
 # overwrite a slot still needed: _linked + ring without a store, _stored +
 # ring with one), so the common case costs a single comparison.
 # When the ring is about to overwrite a record that is not linked yet, emit
-# links it inline with the viper SHA-256 (no heap); when it would overwrite a
+# links it inline with the C natmod or viper SHA-256 (no heap); when it would overwrite a
 # record that is not yet persisted, emit spills to the store first (this path
 # may allocate; a serviced kernel never takes it, stats count it).
 #
@@ -41,11 +41,11 @@ import struct
 from .compat import const, ticks_ms
 from . import kinds
 
-try:
-    from .sha256_viper import Sha256Into, copy_into
-except (ImportError, SyntaxError):  # no native emitter on this port
-    Sha256Into = None
-    copy_into = None
+from .impls import link_impl
+
+# The link path: natmod rvmn_link (C SHA-256, no heap) -> viper SHA-256 (no
+# heap) -> hashlib, chosen once (impls.link_impl).
+_NL, Sha256Into, copy_into = link_impl()
 
 REC_SIZE = const(64)
 HDR_SIZE = const(64)
@@ -116,6 +116,7 @@ class WitnessLog:
         self._clock = clock
         self._head = bytearray(32)  # link of record _linked-1
         self._tmp = bytearray(32)
+        self._nl = _NL  # natmod link path (None: viper or hashlib)
         self._vsha = Sha256Into() if Sha256Into else None
         self.degraded = False  # kernel sets it; stamped into every record
         self.stats_spills = 0
@@ -194,7 +195,10 @@ class WitnessLog:
         when present, else hashlib."""
         seq = self._linked
         slot = (seq % self.ring_n) * 64
-        if self._vsha is not None:
+        if self._nl is not None:
+            self._nl.link_range(self._head, self._ring, seq % self.ring_n, 1,
+                                self.ring_n)
+        elif self._vsha is not None:
             ring = self._ring
             self._vsha.digest3_into(DOMAIN_LINK, self._head, ring, slot, 32,
                                     self._tmp)
@@ -209,8 +213,18 @@ class WitnessLog:
             self._room = seq + 1 + self.ring_n
 
     def link_pending(self):
-        """Compute links of all emitted records (hashlib; fast, allocates)."""
+        """Compute links of all emitted records (natmod: no heap; else
+        hashlib: fast, allocates)."""
         ring_n = self.ring_n
+        if self._nl is not None:
+            seq = self._linked
+            if self.next_seq > seq:
+                self._nl.link_range(self._head, self._ring, seq % ring_n,
+                                    self.next_seq - seq, ring_n)
+            self._linked = self.next_seq
+            if self.store is None:
+                self._room = self._linked + ring_n
+            return
         rmv = self._rmv
         head = bytes(self._head)
         sha = hashlib.sha256

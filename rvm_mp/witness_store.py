@@ -21,9 +21,9 @@
 #   a leftover .tmp from a cut repair is deleted at the next open.
 # All file I/O goes through an fs object (flashfs.OS by default) so tests can
 # cut power at any file operation on CPython as well.
-import hashlib
 
 from .flashfs import OS, write_atomic
+from .witness_verify import verify_window
 
 _SEG_EXT = ".seg"
 
@@ -119,10 +119,7 @@ class WitnessStore:
             prev = p[32:64] if p else None
         if prev is None:
             return True  # nothing to check against (first segment pruned)
-        h = hashlib.sha256(b"RVMW")
-        h.update(prev)
-        h.update(rec[0:32])
-        return h.digest() == rec[32:64]
+        return verify_window(prev, rec, 1) == 1
 
     def _read_raw(self, seg, idx):
         try:
@@ -260,12 +257,8 @@ class WitnessStore:
         for rec in self.iter_range(lo, self._next):
             if (rec[0] | rec[1] << 8 | rec[2] << 16 | rec[3] << 24) != (seq & 0xFFFFFFFF):
                 return False, n, seq
-            if prev is not None:
-                h = hashlib.sha256(b"RVMW")
-                h.update(prev)
-                h.update(rec[0:32])
-                if h.digest() != rec[32:64]:
-                    return False, n, seq
+            if prev is not None and verify_window(prev, rec, 1) != 1:
+                return False, n, seq
             prev = rec[32:64]
             n += 1
             seq += 1

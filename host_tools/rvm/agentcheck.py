@@ -38,7 +38,7 @@ POLICY = 1
 RULES = (
     ("A0", "source that does not parse as Python 3 (UTF-8)"),
     ("A1", "an import of a module not on the allowlist (widened per board "
-           "profile and per leased device), a relative or star import, or "
+           "profile and per agent entry), a relative or star import, or "
            "importing a name that is a module or begins with `_`"),
     ("A2", "a name (variable, function, class, argument, import alias) "
            "beginning with `_` (the throwaway name `_` itself is allowed)"),
@@ -83,9 +83,10 @@ BASE_IMPORTS = ("math", "cmath", "json", "ujson", "struct", "ustruct",
                 "ucollections", "re", "ure", "random", "urandom", "array",
                 "uarray", "heapq", "uheapq", "errno", "uerrno", "deflate",
                 "itertools")
-# Modules an agent may import when the board setup lets it lease a device
-# (the kernel still requires a live lease when the import runs).
-DEVICE_IMPORTS = ("machine", "neopixel", "onewire", "dht")
+# Modules a leased device adds to the allowlist: none. An agent reaches its
+# devices through rvm.lease and kernel calls only; the kernel's import gate
+# refuses hardware and filesystem modules to agents whatever they lease.
+DEVICE_IMPORTS = ()
 # Attributes of device modules that bypass the lease (raw memory, reset).
 DEVICE_FORBIDDEN = {
     "machine": ("mem8", "mem16", "mem32", "reset", "soft_reset", "bootloader",
@@ -113,7 +114,8 @@ class Finding:
 def allowed_imports(profile=None, spec=None):
     """The import allowlist for one agent: the base set, widened by the
     board profile ("verifier": {"imports": [...]}) and the agent's spec
-    ("imports": [...]), plus device modules when the spec lists devices."""
+    ("imports": [...]), plus DEVICE_IMPORTS (none today) when the spec
+    lists devices."""
     out = set(BASE_IMPORTS)
     if profile:
         out.update((profile.get("verifier") or {}).get("imports", ()))

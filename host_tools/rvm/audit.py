@@ -19,6 +19,12 @@ unknown and counted as 0). Queries and the timeline use time_ms.
 Importing an overlapping log again adds only new records; a record whose
 link differs from the stored one for the same (device, seq) is a fork and
 the whole import is refused.
+
+Sealed heads: every (seq, link) a valid seal authenticates through is kept
+in `heads(device_id, seq, link, log_id)`. A new log must agree with every
+stored head it holds (or continues from, through its anchor): one that
+differs is a fork of sealed history and is refused with the first diverging
+seq (host_tools/rvm/consistency.py explains why the chain is the proof).
 """
 import datetime
 import json
@@ -41,6 +47,11 @@ CREATE TABLE IF NOT EXISTS records(
   degraded INTEGER, tier INTEGER, actor INTEGER, target INTEGER,
   a INTEGER, b INTEGER, c INTEGER, d INTEGER, link TEXT, sealed INTEGER,
   log_id INTEGER, PRIMARY KEY(device_id, seq));
+CREATE TABLE IF NOT EXISTS pubkeys(
+  device_id TEXT, from_seq INTEGER, pubkey TEXT, PRIMARY KEY(device_id, from_seq));
+CREATE TABLE IF NOT EXISTS heads(
+  device_id TEXT, seq INTEGER, link TEXT, log_id INTEGER,
+  PRIMARY KEY(device_id, seq));
 CREATE INDEX IF NOT EXISTS rec_actor ON records(actor);
 CREATE INDEX IF NOT EXISTS rec_target ON records(target);
 CREATE INDEX IF NOT EXISTS rec_kind ON records(kind);
@@ -65,19 +76,71 @@ def _ticks_diff(a, b):
     return ((a - b + half) & (_TICKS_PERIOD - 1)) - half
 
 
-def import_log(db, path, key):
-    """Verify `path` with `key` and store its records. Returns a summary."""
+def check_heads(db, dev, data, rep):
+    """Refuse (RvmToolError, exit 1) a verified log that forks a sealed head
+    stored for its device."""
+    from . import consistency as C
+    nf, nl = rep["first_seq"], rep["last_seq"]
+    rows = db.execute("SELECT seq, link FROM heads WHERE device_id=? AND seq>=? AND "
+                      "seq<=? ORDER BY seq", (dev, nf - 1, nl)).fetchall()
+    for seq, link in rows:
+        got = C.link_at(data, nf, seq)
+        if got is not None and got.hex() != link:
+            d = seq
+            for s in range(nf, seq + 1):  # first seq whose link differs
+                row = db.execute("SELECT link FROM records WHERE device_id=? AND seq=?",
+                                 (dev, s)).fetchone()
+                if row is not None and row[0] != C.link_at(data, nf, s).hex():
+                    d = s
+                    break
+            return ("a forked log: it rewrites the sealed head at seq %d seen "
+                    "before (first diverging seq %d)" % (seq, d))
+    return None
+
+
+def key_in_force(db, data, pubkey):
+    """The Ed25519 key to verify `data` with: when `pubkey` is one this
+    database has seen for the device (the one first given, or one a verified
+    KEY_ROTATE introduced), the device's key in force at the file's first
+    seq, so an auditor keeps passing the key they were first given after
+    the board rotated. Otherwise `pubkey` itself."""
+    try:
+        dev, _, first = V.parse_header(data)
+    except ValueError:
+        return pubkey
+    rows = db.execute("SELECT from_seq, pubkey FROM pubkeys WHERE device_id=? "
+                      "ORDER BY from_seq", (dev.hex(),)).fetchall()
+    if pubkey.hex() not in [r[1] for r in rows]:
+        return pubkey
+    use = pubkey
+    for seq, pk in rows:
+        if seq <= first:
+            use = bytes.fromhex(pk)
+    return use
+
+
+def import_log(db, path, key=None, pubkey=None):
+    """Verify `path` with `key` (HMAC seals) and/or `pubkey` (Ed25519
+    seals), check it against the stored sealed heads and store its records.
+    Returns a summary."""
+    from . import consistency as C
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise RvmToolError("cannot read %s: %s" % (path, e.strerror))
-    rep = V.verify_bytes(data, key)
+    info = {}
+    if pubkey is not None:
+        pubkey = key_in_force(db, data, pubkey)
+    rep = V.verify_bytes(data, key, pubkey, info)
     if rep["verdict"] != "verified":
         raise RvmToolError("refusing %s: log is %s%s" % (
             path, rep["verdict"],
             " at seq %s: %s" % (rep["bad_seq"], rep["reason"]) if rep.get("reason") else ""), 1)
     dev = rep["device_id"]
+    why = check_heads(db, dev, data, rep)
+    if why:
+        raise RvmToolError("refusing %s: %s" % (path, why), 1)
     names = K.names()
     sealed_through = rep["sealed_through"] if rep["sealed_through"] is not None else -1
     cur = db.cursor()
@@ -118,6 +181,14 @@ def import_log(db, path, key):
                      flags & 1, (flags >> 1) & 1, (flags >> 2) & 3, actor, target,
                      a, b, c, d, link, 1 if seq <= sealed_through else 0, log_id))
         added += 1
+    for seq, link in C.sealed_heads(data, rep["first_seq"], info["seal_idx"]):
+        cur.execute("INSERT OR IGNORE INTO heads VALUES (?,?,?,?)", (dev, seq, link, log_id))
+    if pubkey is not None:
+        cur.execute("INSERT OR IGNORE INTO pubkeys VALUES (?,?,?)",
+                    (dev, rep["first_seq"], pubkey.hex()))
+        for r in rep["key_rotations"]:  # in force after the old key's seal
+            cur.execute("INSERT OR IGNORE INTO pubkeys VALUES (?,?,?)",
+                        (dev, r["seq"] + 6, r["new_pubkey"]))
     db.commit()
     return {"file": path, "device_id": dev, "records": rep["records"], "added": added,
             "first_seq": rep["first_seq"], "last_seq": rep["last_seq"],

@@ -3,8 +3,16 @@
 dist/NAME/
   rvm_mp/*.mpy          every kernel module, mpy-cross -march=<profile mpy_march>
   rvm_mp/coherence/     only when the profile runs the coherence engine
+  Ed25519 seal modules  only when the profile signs its seals (witness.seal)
   board.json            the profile (what the device loads)
   BUILD.json            what was built: arch, mpy-cross version, files, sizes
+
+  rvmn_*.mpy            the C natmods built for the profile's mpy arch by
+                        `make natmods` (build/natmods/<arch>/), unless the
+                        profile says "natmods": false (and not the pick or
+                        the mincut where the profile runs neither); none for arches
+                        without a build (the kernel then runs its viper or
+                        portable code, BUILD.json "natmods_missing" says why)
 
 Profiles without an mpy arch (appliance: CPython) get the .py sources.
 A module mpy-cross refuses (say viper code on an arch without the emitter)
@@ -24,6 +32,9 @@ ROOT = boards.ROOT
 PKG = os.path.join(ROOT, "rvm_mp")
 # modules a deployed board does not need (host-only or test-only helpers)
 HOST_ONLY = set()
+# the signed-seal code: flash (and boot's module measurement) only for
+# profiles with witness.seal = "ed25519"
+SEAL_ED25519 = {"eseal.py", "ed25519_sign.py", "ed25519_portable.py", "sha512.py"}
 
 
 def mpy_cross_exe():
@@ -44,7 +55,10 @@ def sources(profile):
         rel_dir = os.path.relpath(dirpath, ROOT)
         if "coherence" in rel_dir.split(os.sep) and not profile.get("coherence"):
             continue
+        signs = profile.get("witness", {}).get("seal") == "ed25519"
         for f in sorted(files):
+            if f in SEAL_ED25519 and not signs and rel_dir == "rvm_mp":
+                continue
             if f.endswith(".py") and f not in HOST_ONLY:
                 out.append((os.path.join(rel_dir, f), os.path.join(dirpath, f)))
     return out
@@ -106,6 +120,11 @@ def build(board, out_root="dist", log=None, verify_agents=True):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copyfile(src, dst)
         rep["files"][os.path.relpath(dst, out)] = os.path.getsize(dst)
+    if arch and prof.get("natmods", True):
+        rep["natmods"], rep["natmods_missing"] = ship_natmods(
+            arch, out, skip=natmods_unused(prof))
+        for name, size in rep["natmods"].items():
+            rep["files"][name] = size
     with open(boards.path(board)) as f:
         prof = json.load(f)
     # `sim` only tells the host's simulator how to model the board; the
@@ -120,3 +139,33 @@ def build(board, out_root="dist", log=None, verify_agents=True):
     with open(os.path.join(out, "BUILD.json"), "w") as f:
         json.dump(rep, f, indent=1, sort_keys=True)
     return rep
+
+
+NATMODS = os.path.join(ROOT, "build", "natmods")
+
+
+def natmods_unused(prof):
+    """Natmods a profile would never run: the C pick when the profile keeps
+    the portable switch path ("scheduler": {"native": false}), the mincut
+    when it has no coherence engine."""
+    skip = set()
+    if not prof.get("scheduler", {}).get("native", True):
+        skip.add("rvmn_pick.mpy")
+    if not prof.get("coherence"):
+        skip.add("rvmn_cut.mpy")
+    return skip
+
+
+def ship_natmods(arch, out, natdir=None, skip=()):
+    """Copy the natmods built for `arch` (but those in `skip`) into the
+    build's top level (on the board's sys.path). Returns ({file: size},
+    reason none were shipped)."""
+    d = os.path.join(natdir or NATMODS, arch)
+    if not os.path.isdir(d):
+        return {}, "no natmods built for %s (make natmods; see native/README.md)" % arch
+    shipped = {}
+    for f in sorted(os.listdir(d)):
+        if f.startswith("rvmn_") and f.endswith(".mpy") and f not in skip:
+            shutil.copyfile(os.path.join(d, f), os.path.join(out, f))
+            shipped[f] = os.path.getsize(os.path.join(out, f))
+    return shipped, None if shipped else "build/natmods/%s is empty" % arch

@@ -9,8 +9,9 @@ from .errors import RvmToolError
 def register(sub):
     p = sub.add_parser(
         "audit", help="store verified logs in SQLite; query; draw timelines",
-        description="rvm audit FILE --db DB --key-hex HEX: verify FILE and store "
-        "its records. rvm audit --db DB query [--partition P] [--kind K] "
+        description="rvm audit FILE --db DB (--key-hex HEX | --pubkey PUB): "
+        "verify FILE, refuse it if it forks a sealed head stored before, and "
+        "store its records. rvm audit --db DB query [--partition P] [--kind K] "
         "[--since T] [--until T]: matching records (T in ms on the timeline, "
         "or seq:N). rvm audit --db DB timeline -o out.png: per-partition "
         "events over time. rvm audit --db DB summary.")
@@ -18,6 +19,8 @@ def register(sub):
     p.add_argument("--db", required=True)
     p.add_argument("--key-hex", help="device key to verify FILE (or $RVM_KEY_HEX)")
     p.add_argument("--key", help="device key file")
+    p.add_argument("--pubkey", help="the device's Ed25519 public key (hex or "
+                   "file) to verify FILE's Ed25519 seals; no secret needed")
     p.add_argument("--partition", type=int)
     p.add_argument("--kind")
     p.add_argument("--since")
@@ -33,10 +36,14 @@ def register(sub):
 def run(args, transport=None):
     what = args.what
     if what not in ("query", "timeline", "summary"):
-        hex_key = args.key_hex or (None if args.key else os.environ.get("RVM_KEY_HEX"))
-        key = keys.load(args.key, hex_key)
+        pub = None
+        if args.pubkey:
+            from . import verify as V
+            pub = V.parse_pubkey(args.pubkey)
+        hex_key = args.key_hex or (None if args.key or pub else os.environ.get("RVM_KEY_HEX"))
+        key = keys.load(args.key, hex_key) if (hex_key or args.key or not pub) else None
         db = A.open_db(args.db)
-        rep = A.import_log(db, what, key)
+        rep = A.import_log(db, what, key, pub)
         print("stored %d new of %d records (seq %d..%d, sealed through %s) from %s in %s"
               % (rep["added"], rep["records"], rep["first_seq"], rep["last_seq"],
                  rep["sealed_through"], what, args.db))

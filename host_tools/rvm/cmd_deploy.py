@@ -15,6 +15,8 @@ def register(sub):
     p.add_argument("--port", required=True)
     p.add_argument("--key", help="device key file (rvm keys gen -o FILE)")
     p.add_argument("--key-hex")
+    p.add_argument("--seal-key", help="Ed25519 seal key file (rvm keys gen --ed25519 "
+                   "-o FILE), for profiles with witness.seal = ed25519")
     p.add_argument("--agent", action="append", default=[],
                    help="agent .py to sign and deploy (default: the profile's agents)")
     p.add_argument("--bundle", action="append", default=[], help="signed .rvmb to deploy")
@@ -36,7 +38,8 @@ def run(args, transport=None):
                    args.out, not args.no_start, args.wait,
                    log=lambda m: print("rvm deploy: " + m, file=sys.stderr),
                    agent_mpy=not args.agent_source,
-                   unverified=args.unverified)
+                   unverified=args.unverified,
+                   seal_seed=keys.load(args.seal_key) if args.seal_key else None)
     print("deployed %s to %s via %s (%d files)%s" % (
         rep["board"], rep["port"], rep["via"], len(rep["files"]),
         "; kernel started" if rep["started"] else ""))

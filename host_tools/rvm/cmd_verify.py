@@ -1,4 +1,5 @@
-"""rvm verify FILE --key-hex HEX [--json]"""
+"""rvm verify FILE [--key-hex HEX] [--pubkey HEX|FILE] [--since OLD] [--json]
+(at least one key; with both, a log that changed seal kind is checked whole)"""
 import json
 
 from . import verify as V
@@ -7,17 +8,36 @@ from . import verify as V
 def register(sub):
     p = sub.add_parser("verify", help="verify a pulled .rvmw witness log",
                        description="Recompute the hash chain of a .rvmw log and "
-                       "check its HMAC seals. Exit 0 verified, 1 tampered or broken, "
-                       "2 usage or I/O error, 3 chain intact but unsealed.")
+                       "check its seals: HMAC seals with --key-hex (the device "
+                       "key), Ed25519 seals with --pubkey (no secret needed). "
+                       "--since OLD.rvmw also proves that FILE extends OLD's sealed "
+                       "history. Exit 0 verified (consistent), 1 tampered, broken "
+                       "or forked, 2 usage or I/O error, 3 chain intact but "
+                       "unsealed (or a gap between OLD and FILE).")
     p.add_argument("file")
-    p.add_argument("--key-hex", required=True, help="the device's seal key, hex")
+    p.add_argument("--key-hex", help="the device's HMAC seal key, hex")
+    p.add_argument("--pubkey", help="the device's Ed25519 public key: 64 hex "
+                   "digits or a file (rvm keys gen --ed25519 writes FILE.pub)")
+    p.add_argument("--since", metavar="OLD", help="an earlier pull of the same "
+                   "device: prove FILE extends it")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
 
 
 def run(args, transport=None):
-    key = V.parse_key_hex(args.key_hex)
-    rep = V.verify_file(args.file, key)
+    if args.key_hex is None and args.pubkey is None:
+        args.parser.error("give --key-hex (HMAC seals) and/or --pubkey (Ed25519 seals)")
+    key = V.parse_key_hex(args.key_hex) if args.key_hex is not None else None
+    pub = V.parse_pubkey(args.pubkey) if args.pubkey is not None else None
+    if args.since:
+        from . import consistency as C
+        rep = C.consistency_files(args.file, args.since, key, pub)
+        if args.json:
+            print(json.dumps(rep, sort_keys=True))
+        else:
+            print(C.summary_line(rep, args.file, args.since))
+        return C.exit_code(rep)
+    rep = V.verify_file(args.file, key, pub)
     if args.json:
         print(json.dumps(rep, sort_keys=True))
     else:

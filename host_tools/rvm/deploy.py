@@ -67,9 +67,11 @@ except OSError:
 
 
 def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
-          agent_mpy=True, unverified=False):
+          agent_mpy=True, unverified=False, seal_seed=None):
     """Build and stage everything for `board`; returns the staging dir.
-    Every agent is verified first (agentcheck.Refused: nothing staged)."""
+    Every agent is verified first (agentcheck.Refused: nothing staged).
+    `seal_seed`: the Ed25519 seal key (rvm keys gen --ed25519) to provision;
+    without it a board whose profile signs seals makes its own at first boot."""
     from .cmd_bundle import make
     paths = list(agents)
     prof = boards.load(board)
@@ -85,8 +87,12 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
               for p in paths]
     BL.build(board, out_root, log=log, verify_agents=False)
     d = os.path.join(out_root, board)
-    prof = boards.load(board)
     KY.write(os.path.join(d, "rvm_key.bin"), key)
+    sp = os.path.join(d, "rvm_ed25519.key")
+    if seal_seed is not None:
+        KY.write(sp, seal_seed)
+    elif os.path.exists(sp):
+        os.remove(sp)
     with open(os.path.join(d, "main.py"), "w") as f:
         f.write(MAIN_PY % {"board": board})
     ad = os.path.join(d, "agents")
@@ -202,13 +208,13 @@ def reset_into_main(port, wait_s=30.0, transport=None):
 
 def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
            out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True,
-           unverified=False):
+           unverified=False, seal_seed=None):
     if via not in ("mpremote", "ampy"):
         raise RvmToolError("--via must be mpremote or ampy")
     if not os.path.exists(port):
         raise RvmToolError("port %s does not exist (is the board or `rvm sim` running?)" % port)
     d = stage(board, key, agents, bundles, out_root, log, agent_mpy,
-              unverified)
+              unverified, seal_seed)
     (copy_mpremote if via == "mpremote" else copy_ampy)(d, port, log)
     out = None
     if start:

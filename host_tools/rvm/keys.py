@@ -1,4 +1,5 @@
-"""Device keys: 32 random bytes (the witness seal and bundle HMAC key)."""
+"""Device keys: 32 random bytes (the witness seal and bundle HMAC key), and
+Ed25519 seal keys (a 32-byte seed; its public key is what an auditor holds)."""
 import os
 
 from .errors import RvmToolError
@@ -48,3 +49,11 @@ def write(path, key):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key)
+
+
+def ed25519_public(seed):
+    """The Ed25519 public key of a 32-byte seed (cryptography)."""
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    return Ed25519PrivateKey.from_private_bytes(bytes(seed)).public_key().public_bytes(
+        s.Encoding.Raw, s.PublicFormat.Raw)

@@ -34,12 +34,15 @@ against the true previous link. Two consequences:
 """
 import array
 import hashlib
+import re
 import struct
 import sys
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac as c_hmac
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from rvm_mp import kinds
+from rvm_mp import eseal, kinds
 from rvm_mp.hmac256 import key_id as _key_id
 
 from .errors import RvmToolError
@@ -50,6 +53,11 @@ EXIT_OK, EXIT_BAD, EXIT_USAGE, EXIT_UNSEALED = 0, 1, 2, 3
 _M32 = 0xFFFFFFFF
 _LINK_BASE = hashlib.sha256(b"RVMW")  # copied per record: saves one update
 _SEAL = kinds.SEAL
+_ESEAL = kinds.SEAL_ED25519
+_PART = kinds.SEAL_PART
+_ROTATE = kinds.KEY_ROTATE
+_SEAL_KINDS = re.compile(bytes([0x5B, _SEAL, _ESEAL, _ROTATE, 0x5D]))  # [...]
+_STOP = object()
 
 
 def genesis(device_id):
@@ -86,6 +94,123 @@ def seal_mac(key, prev_link, rec16):
     return h.finalize()[:16]
 
 
+def ed_verify(pub, msg, sig):
+    """Ed25519 verification with the `cryptography` package."""
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(pub)).verify(bytes(sig), bytes(msg))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+class _SealState:
+    """Seal checks of one scan, left to right: which key is in force (it
+    changes at a KEY_ROTATE sealed by the old key), which keys were rotated
+    out, how far the valid seals reach."""
+
+    def __init__(self, key, pubkey, device_id, info, first):
+        self.first = first
+        self.key = key
+        self.kid = _key_id(key) if key else None
+        self.pub = bytes(pubkey) if pubkey else None
+        self.ekid = eseal.key_id(pubkey) if pubkey else None
+        self.dev = bytes(device_id or bytes(16))
+        self.info = info if info is not None else {}
+        self.info.setdefault("unchecked", 0)
+        self.info.setdefault("rotations", [])
+        self.revoked = {}      # key id -> seq of the KEY_ROTATE that retired it
+        self.pending = None    # (index of KEY_ROTATE, new public key)
+        self.seals = []
+        self.skip = 0          # parts of a checked group are not re-scanned
+
+    def seq(self, i):
+        return (self.first + i) & _M32
+
+    def _parts(self, data, i, n, lim):
+        """Check the n SEAL_PART records after index i; (bad, reason),
+        _STOP when the log ends inside the group, or None."""
+        o = HDR + i * REC
+        for p in range(1, n + 1):
+            if i + p >= lim:
+                return _STOP
+            q = o + p * REC
+            if data[q + 10] != _PART or data[q + 12] | data[q + 13] or \
+                    (data[q + 14] | (data[q + 15] << 8)) != p or \
+                    data[q + 4:q + 10] != data[o + 4:o + 10] or data[q + 11] != data[o + 11]:
+                return i + p, ("record %d after the %s at seq %d is not its "
+                               "SEAL_PART %d" % (p, kinds.name(data[o + 10]),
+                                                 self.seq(i), p))
+        return None
+
+    def check(self, data, i, lim, anchor):
+        o = HDR + i * REC
+        kind = data[o + 10]
+        actor = data[o + 12] | (data[o + 13] << 8)
+        target = data[o + 14] | (data[o + 15] << 8)
+        prev = anchor if i == 0 else data[o - 32:o]
+        if kind == _SEAL:
+            if self.key is None:
+                self.info["unchecked"] += 1
+                return None
+            if actor != 0:
+                return i, "seal record with non-kernel actor %d" % actor
+            if target != self.kid:
+                return i, ("seal made with another key (key id %04x, given key "
+                           "has %04x)" % (target, self.kid))
+            if seal_mac(self.key, prev, data[o:o + 16]) != data[o + 16:o + 32]:
+                return i, "seal MAC does not verify with the given key"
+            self.seals.append(i)
+            return None
+        if self.pub is None:
+            if kind == _ESEAL:
+                self.info["unchecked"] += 1
+            return None
+        if self.pending is not None and kind == _ROTATE:
+            return i, "key rotation inside a key rotation"
+        if kind == _ROTATE:
+            r = self._parts(data, i, 1, lim)
+            if r is not None:
+                return r
+            new = bytes(data[o + 16:o + 32]) + bytes(data[o + 80:o + 96])
+            if target != eseal.key_id(new):
+                return i, "KEY_ROTATE target is not the key id of the key it carries"
+            if i + 2 >= lim:
+                return _STOP
+            if data[o + 128 + 10] != _ESEAL:
+                return i + 2, ("key rotation at seq %d is not sealed by the old "
+                               "key right after it" % self.seq(i))
+            self.pending = (i, new)
+            self.skip = i + 2
+            return None
+        # SEAL_ED25519
+        if data[o + 11] & 1:  # a refused seal (no RAM to sign): not a seal
+            return None
+        if actor != 0:
+            return i, "Ed25519 seal with non-kernel actor %d" % actor
+        if target != self.ekid:
+            if target in self.revoked:
+                return i, ("seal signed with a revoked key (key id %04x, rotated out "
+                           "at seq %d)" % (target, self.seq(self.revoked[target])))
+            return i, ("Ed25519 seal made with another key (key id %04x, given "
+                       "public key has %04x)" % (target, self.ekid))
+        r = self._parts(data, i, 3, lim)
+        if r is not None:
+            return r
+        sig = b"".join(data[o + p * REC + 16:o + p * REC + 32] for p in range(4))
+        if not ed_verify(self.pub, eseal.message(self.dev, prev, data[o:o + 16]), sig):
+            return i, "Ed25519 seal signature does not verify with the given public key"
+        self.seals.append(i + 3)
+        self.skip = i + 4
+        if self.pending is not None:
+            j, new = self.pending
+            self.pending = None
+            self.revoked[self.ekid] = j
+            self.info["rotations"].append({"seq": self.seq(j), "old_key_id": self.ekid,
+                                           "new_pubkey": new.hex()})
+            self.pub, self.ekid = new, eseal.key_id(new)
+        return None
+
+
 def _seq_column(data, lo, hi):
     a = array.array("I")
     a.frombytes(data[HDR + lo * REC:HDR + hi * REC])
@@ -102,11 +227,15 @@ def _expected_seqs(first, lo, hi):
     return array.array("I", range(s, 1 << 32)) + array.array("I", range(0, s + n - (1 << 32)))
 
 
-def scan(data, key, first, anchor, lo, hi):
+def scan(data, key, first, anchor, lo, hi, pubkey=None, device_id=None,
+         info=None):
     """Check records lo..hi-1 (indices into the file image `data`), each
     against the stored link of its predecessor (`anchor` for index 0).
-    Returns (bad_index or None, reason or None, [indices of valid seals
-    before the bad index])."""
+    HMAC seals are checked with `key`, Ed25519 seals and key rotations
+    with `pubkey` (the key in force at index lo; `device_id` enters the
+    signed message); a seal whose key is not given is counted in
+    info["unchecked"]. Returns (bad_index or None, reason or None, [index of
+    the last record each valid seal authenticates, before the bad index])."""
     if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
     bad, reason = None, None
@@ -150,39 +279,31 @@ def scan(data, key, first, anchor, lo, hi):
         if bad is not None:
             reason = "link mismatch: record contents or chain altered"
     # 3. seals before the first bad record
-    seals = []
     lim = hi if bad is None else bad
     kcol = data[HDR + 10 + lo * REC:HDR + lim * REC:REC]
-    j = kcol.find(_SEAL)
-    if j >= 0:
-        kid = _key_id(key)
-    while j >= 0:
-        i = lo + j
-        o = HDR + i * REC
-        actor = data[o + 12] | (data[o + 13] << 8)
-        target = data[o + 14] | (data[o + 15] << 8)
-        prev = anchor if i == 0 else data[o - 32:o]
-        if actor != 0:
-            bad, reason = i, "seal record with non-kernel actor %d" % actor
+    st = _SealState(key, pubkey, device_id, info, first)
+    for m in _SEAL_KINDS.finditer(kcol):
+        i = lo + m.start()
+        if i < st.skip:
+            continue
+        r = st.check(data, i, lim, anchor)
+        if r is _STOP:
             break
-        if target != kid:
-            bad, reason = i, ("seal made with another key (key id %04x, given key "
-                              "has %04x)" % (target, kid))
+        if r is not None:
+            bad, reason = r
             break
-        if seal_mac(key, prev, data[o:o + 16]) != data[o + 16:o + 32]:
-            bad, reason = i, "seal MAC does not verify with the given key"
-            break
-        seals.append(i)
-        j = kcol.find(_SEAL, j + 1)
-    return bad, reason, seals
+    return bad, reason, st.seals
 
 
-def verify_bytes(data, key):
-    """Verify a whole .rvmw image. Returns a report dict (never raises for
+def verify_bytes(data, key=None, pubkey=None, info=None):
+    """Verify a whole .rvmw image: HMAC seals with `key`, Ed25519 seals with
+    `pubkey` (either may be None). Returns a report dict (never raises for
     bad logs; the verdict says what is wrong)."""
     rep = {"verdict": None, "records": 0, "first_seq": None, "last_seq": None,
            "sealed_through": None, "seals": 0, "unsealed_tail": 0,
-           "bad_seq": None, "reason": None, "device_id": None}
+           "bad_seq": None, "reason": None, "device_id": None,
+           "unchecked_seals": 0, "key_rotations": [],
+           "pubkey_end": pubkey.hex() if pubkey else None}
     if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
     try:
@@ -194,8 +315,15 @@ def verify_bytes(data, key):
     rep["first_seq"] = first
     nrec, extra = divmod(len(data) - HDR, REC)
     rep["records"] = nrec
-    bad_i, reason, seals = scan(data, key, first, anchor, 0, nrec)
+    info = {} if info is None else info
+    bad_i, reason, seals = scan(data, key, first, anchor, 0, nrec, pubkey,
+                                device_id, info)
     rep["seals"] = len(seals)
+    info["seal_idx"] = seals
+    rep["unchecked_seals"] = info["unchecked"]
+    rep["key_rotations"] = info["rotations"]
+    if info["rotations"]:
+        rep["pubkey_end"] = info["rotations"][-1]["new_pubkey"]
     last_seal = (first + seals[-1]) & _M32 if seals else None
     if nrec:
         rep["last_seq"] = (first + nrec - 1) & _M32
@@ -210,8 +338,12 @@ def verify_bytes(data, key):
         rep.update(verdict="unsealed", reason="log holds no records")
         return rep
     if last_seal is None:
-        rep.update(verdict="unsealed", unsealed_tail=nrec,
-                   reason="chain intact but no seal: nothing is authenticated")
+        why = "chain intact but no seal: nothing is authenticated"
+        if info["unchecked"]:
+            why = ("chain intact but none of its %d seals could be checked with the "
+                   "key given (%s)" % (info["unchecked"], "Ed25519 seals need --pubkey"
+                                       if pubkey is None else "HMAC seals need --key-hex"))
+        rep.update(verdict="unsealed", unsealed_tail=nrec, reason=why)
         return rep
     rep["sealed_through"] = last_seal
     rep["unsealed_tail"] = nrec - 1 - seals[-1]
@@ -219,13 +351,16 @@ def verify_bytes(data, key):
     return rep
 
 
-def verify_file(path, key):
+def read_log(path):
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as e:
         raise RvmToolError("cannot read %s: %s" % (path, e.strerror or e), EXIT_USAGE)
-    return verify_bytes(data, key)
+
+
+def verify_file(path, key=None, pubkey=None):
+    return verify_bytes(read_log(path), key, pubkey)
 
 
 def exit_code(rep):
@@ -237,6 +372,9 @@ def summary_line(rep, path="log"):
         s = ("verified: %s: %d records, seq %d..%d, sealed through seq %d"
              % (path, rep["records"], rep["first_seq"], rep["last_seq"],
                 rep["sealed_through"]))
+        if rep.get("key_rotations"):
+            s += "; key rotated at seq %s" % ", ".join(
+                str(r["seq"]) for r in rep["key_rotations"])
         if rep["unsealed_tail"]:
             s += ("; unsealed tail of %d records (seq %d..%d): chain intact, "
                   "not authenticated" % (rep["unsealed_tail"], rep["sealed_through"] + 1,
@@ -257,3 +395,36 @@ def parse_key_hex(text):
     if len(key) < 16:
         raise RvmToolError("bad key: need at least 16 bytes (32 hex digits)", EXIT_USAGE)
     return key
+
+
+def parse_pubkey(text):
+    """--pubkey: 64 hex digits, or a file holding the 32 raw bytes or the hex
+    (`rvm keys gen --ed25519` writes FILE.pub). RvmToolError otherwise."""
+    import os
+    t = (text or "").strip()
+    if os.path.isfile(t):
+        try:
+            with open(t, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise RvmToolError("cannot read public key %s: %s" % (t, e.strerror), EXIT_USAGE)
+        if len(raw) == 32:
+            return raw
+        try:
+            t = raw.decode().strip()
+        except UnicodeDecodeError:
+            raise RvmToolError("bad public key file %s: %d bytes, expected 32 raw "
+                               "bytes or 64 hex digits" % (t, len(raw)), EXIT_USAGE)
+    try:
+        pub = bytes.fromhex(t)
+    except ValueError:
+        raise RvmToolError("bad public key: %r is neither a file nor hexadecimal"
+                           % text[:40], EXIT_USAGE)
+    if len(pub) != 32:
+        raise RvmToolError("bad public key: %d bytes, an Ed25519 public key has 32"
+                           % len(pub), EXIT_USAGE)
+    try:
+        Ed25519PublicKey.from_public_bytes(pub)
+    except ValueError:
+        raise RvmToolError("bad public key: not a point of Ed25519", EXIT_USAGE)
+    return pub

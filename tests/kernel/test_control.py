@@ -98,6 +98,9 @@ def test_spawn_suspend_resume_kill_are_witnessed():
     assert ft == F.T_ERR
     ft, obj = _answer(_ask(c, con, "stat", 7))
     assert ft == F.T_ANS and obj["partitions"] >= 2
+    # which implementation each loaded hot path runs (impls.which)
+    assert obj["impls"]["link"] in ("natmod", "viper", "portable")
+    assert obj["impls"]["p1"] in ("natmod", "native", "portable")
 
 
 def test_lease_grant_revoke_seal():

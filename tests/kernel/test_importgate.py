@@ -21,7 +21,7 @@ def _run(g, pid, src):
     glb = g.agent_globals("agent%d" % pid)
     g.active = pid
     try:
-        exec(src, glb)
+        g.real("exec", exec)(src, glb)  # builtins.exec refuses agents
     finally:
         g.active = 0
     return glb

@@ -139,6 +139,7 @@ def test_budgeted_run_resumes_and_matches_unbudgeted():
     want = MinCut(8).compute(g)
     clk = FakeClock(10)               # each clock read = 10 us
     c = MinCut(8, clock=clk)
+    c.chunk = 1                       # the natmod, where loaded: step by step
     c.start(g)
     slices = 0
     while not c.run(25):              # ~2 steps per slice
@@ -159,6 +160,7 @@ def test_slice_stops_within_one_step_of_budget():
     want = MinCut(16).compute(g)
     clk = FakeClock(7)
     c = MinCut(16, clock=clk)
+    c.chunk = 1                       # the natmod, where loaded: step by step
     c.start(g)                        # O(m): nothing copied yet
     assert c.copied == 0 and c.running()
     # the clock advances 7 us per read: elapsed 7, 14, 21 after units 1..3,

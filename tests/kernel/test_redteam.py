@@ -616,6 +616,47 @@ async def main(rvm):
     assert [f for f in recs if f[3] == kinds.AGENT_FAULT and f[6] == a]
 
 
+def test_deleted_shadows_inside_a_function_reach_nothing():
+    def after(rt, k, pf, a, recs):
+        assert b"\x02frame" in rt.outlog.get(a, b"")   # its log channel
+    a, found, called, recs = _attack("""
+def widen():
+    global open, print, exec, eval, compile
+    for n in ("open", "print", "exec", "eval", "compile"):
+        try:
+            del globals_()[n]
+        except Exception:
+            pass
+    try:
+        del open
+    except Exception:
+        pass
+    try:
+        del print
+    except Exception:
+        pass
+    try:
+        del exec
+    except Exception:
+        pass
+def globals_():
+    return {}
+async def main(rvm):
+    widen()
+    for f in (lambda: open("rvm_key.bin", "rb").read(),
+              lambda: open("x", "w"), lambda: exec("FOUND.append(1)"),
+              lambda: eval("1")):
+        try:
+            FOUND.append(f())
+        except ImportError:
+            CALLED.append("refused")
+    print("\x02frame")
+    await rvm.sleep_ms(1000)
+""", after=after)
+    assert called == ["refused"] * 4
+    assert found == []
+
+
 def test_systemexit_is_an_agent_fault():
     a, found, called, recs = _attack("""
 async def main(rvm):
@@ -955,6 +996,19 @@ def test_console_cannot_kill_or_suspend_itself():
         assert k.part_state(ctl.pid) == 1
         recs = K.recs(rt.log, kinds.OP_DENIED)
         assert len(recs) == 2 and recs[0][5] == ctl.pid
+    finally:
+        K.done(rt)
+
+
+def test_console_spawn_names_never_form_a_path():
+    pf, k, rt, ctl, con = _ctl()
+    try:
+        n0 = len(k.part_list())
+        for name in ("../../../../etc/passwd", "a/b", "x\x00y", "A", "\u00e9"):
+            assert errors.is_err(ctl.execute("spawn " + name))
+        assert len(k.part_list()) == n0
+        rej = K.recs(rt.log, kinds.BUNDLE_REJECT)
+        assert len(rej) == 5 and all(f[8] == errors.EINVAL.code for f in rej)
     finally:
         K.done(rt)
 
