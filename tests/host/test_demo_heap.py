@@ -75,9 +75,10 @@ def test_demo_runs_under_296k_heap(built, tmp_path):
     # with exact-type checks (about 5 KB of bytecode); the demo starts at
     # 272 KB with no margin left (docs/agents.md), so the test keeps 16 KB.
     # Preemption (rvm_mp/preempt.py, ~4.2 KB of heap as .mpy, its guard,
-    # watcher thread and helper FIFO ~0.5 KB) takes part of that margin: with
-    # it the demo failed once at 288 KB (F4: a kernel allocation) in a full
-    # run on a loaded host, so the test gives it 296 KB.
+    # watcher thread and helper FIFO ~0.5 KB) takes part of that margin; the
+    # demo failed once at 288 KB (F4) in a full run on a loaded host, before
+    # the watcher stopped calling the gate's guarded `open` from its thread,
+    # so the test keeps 296 KB.
     fs = _board(built, tmp_path, console=False)
     p = _run(fs, "296K", 4000)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
