@@ -16,6 +16,15 @@
 #  16+M+C   S  signature over b"RVMB-sig" + bytes[0 : 16+M+C]
 #               alg 1: S = 32, HMAC-SHA256(key, msg); alg 2: S = 64, Ed25519
 #
+# The verdict of the host's agent-code verifier (host_tools/rvm/agentcheck.py)
+# sits in the manifest, so the signature covers it:
+#   "verdict": {"policy": N, "src": hex SHA-256 of the verified source}
+#   "verdict": {"unverified": 1, "src": ...}   (`rvm bundle --unverified`)
+# The kernel refuses a bundle without a verdict, with a policy older than
+# the board's "verifier": {"policy": N}, or (source bundles) whose code is
+# not the verified source; unverified bundles load unless the board says
+# "unverified": false, and BUNDLE_LOAD records them (d = 0).
+#
 # The same module serves the host (`rvm bundle AGENT.py --key-hex HEX`:
 # pack()) and the kernel (check(): returns an RvmError instead of raising;
 # the runtime then passes the signature and the code digest to the proof
@@ -35,6 +44,7 @@ CODE_SOURCE = const(0)
 CODE_MPY = const(1)
 CODE_WASM = const(2)     # a WebAssembly module (docs/wasm.md)
 HDR = const(16)
+MIN_POLICY = const(1)   # verifier policy a board requires by default
 SIG_DOMAIN = b"RVMB-sig"
 _SIG_LEN = {ALG_HMAC: 32, ALG_ED25519: 64}
 
@@ -66,14 +76,26 @@ def is_mpy(code):
     return len(code) > 2 and code[0] == 0x4D and code[1] < 16  # b"M" + version
 
 
-def pack(code_bytes, manifest_dict, key, alg=ALG_HMAC):
+def unverified(src):
+    """The verdict of code bundled with `--unverified` (trusted first-party
+    code, tests of hostile agents): recorded, not checked."""
+    if isinstance(src, str):
+        src = src.encode()
+    return {"unverified": 1, "src": _hex(hashlib.sha256(bytes(src)).digest())}
+
+
+def pack(code_bytes, manifest_dict, key, alg=ALG_HMAC, verdict=None):
     """Build a signed bundle. `key`: the 32-byte device key (alg 1) or a
     32-byte Ed25519 private seed (alg 2, needs the `cryptography` package,
-    host side). Returns bytes."""
+    host side). `verdict`: the verifier's ({"policy", "src"}, from
+    host_tools/rvm/agentcheck.verify) or unverified(src); None packs a
+    bundle without one, which a kernel refuses. Returns bytes."""
     if isinstance(code_bytes, str):
         code_bytes = code_bytes.encode()
     code = bytes(code_bytes)
     man = dict(manifest_dict)
+    if verdict is not None:
+        man["verdict"] = dict(verdict)
     if not man.get("name"):
         raise ValueError("bundle manifest needs a name")
     man["sha256"] = _hex(hashlib.sha256(code).digest())
@@ -196,6 +218,36 @@ def verify(p, key, ed_keys=()):
     if want != got:
         return errors.EPROOF
     return None
+
+
+def check_verdict(p, req=None):
+    """None when Parsed p carries a verdict the board accepts, else the
+    RvmError: EPROOF no verdict (or a source bundle whose code is not the
+    verified source), ESTALE a policy older than `req`'s "policy",
+    ERIGHTS unverified code on a board with "unverified": false."""
+    v = p.manifest.get("verdict")
+    req = req or {}
+    if not isinstance(v, dict) or type(v.get("src")) is not str:
+        return errors.EPROOF
+    if p.ctype == CODE_SOURCE and v["src"] != p.manifest.get("sha256"):
+        return errors.EPROOF
+    if v.get("unverified"):
+        return None if req.get("unverified", True) else errors.ERIGHTS
+    pol = v.get("policy")
+    if type(pol) is not int or pol < 1 or pol > 0xFFFF:
+        return errors.EPROOF   # (it goes into a u32 witness field)
+    if pol < req.get("policy", MIN_POLICY):
+        return errors.ESTALE
+    return None
+
+
+def verdict_policy(man):
+    """What BUNDLE_LOAD records in d: the verdict's policy, 0 unverified."""
+    v = man.get("verdict")
+    if isinstance(v, dict) and not v.get("unverified"):
+        p = v.get("policy")
+        return p if type(p) is int else 0
+    return 0
 
 
 def _ct_eq(a, b):

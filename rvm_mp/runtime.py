@@ -197,6 +197,13 @@ class Runtime:
         if prof.get("isolation") == "process":
             from .appliance.procpart import ProcHost
             self.procs = ProcHost(self)
+        # preemption + heap quota around untrusted resumes (preempt.py);
+        # "slice_ms": 0 turns it off
+        sl = sc.get("slice_ms", 200)
+        self.guard = None
+        if sl:
+            from .preempt import Guard
+            self.guard = Guard(sl)
         k.state_observers.append(self)
 
     # ---- helpers ------------------------------------------------------------
@@ -252,6 +259,8 @@ class Runtime:
         if is_err(p):
             return self._reject(caller, data, p, kid)
         e = self._verify(p, caller)
+        if e is None:  # the host verifier's verdict, inside the signature
+            e = B.check_verdict(p, self.profile.get("verifier"))
         if e is not None:
             return self._reject(caller, data, e, kid)
         collect()  # the verification copies are garbage now: compact first
@@ -301,7 +310,7 @@ class Runtime:
         if is_err(pid):
             return pid
         self.log.emit(kinds.BUNDLE_LOAD, caller, pid, _h32(bytes(p.data)),
-                      len(p.data), kid, 1)
+                      len(p.data), kid, B.verdict_policy(man))
         t = S.Task(pid, name)
         t.spec = spec
         t.hard = bool(spec.get("hard", man.get("hard", False)))
@@ -310,6 +319,8 @@ class Runtime:
         t.deadline_ms = spec.get("deadline_ms",
                                  man.get("deadline_ms", self.d_default))
         t.cpu_quota_us = cpu_ms * 1000
+        if q.get("heap") and IS_MICROPYTHON:
+            t.heap_q = q["heap"]
         if msgs or mem:
             t.quota = (msgs, mem)
         if mem and k.mem is not None and hasattr(k.mem, "set_quota"):
@@ -345,6 +356,9 @@ class Runtime:
         entry = man.get("entry", "main")
         gate = self.gate
         gate.active = t.pid
+        pg = self.guard
+        if pg is not None:
+            pg.arm(t)
         try:
             if p.ctype == B.CODE_MPY:
                 g = self._exec_mpy(t, p, g)
@@ -360,8 +374,14 @@ class Runtime:
             return errors.ENOMEM
         except Exception:
             return errors.EINVAL
+        except BaseException as e:   # module code that never finishes
+            if pg is None or pg.exc(e) is e:
+                raise e
+            return errors.ETIMEOUT
         finally:
             gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
         # a `del print` / `del KeyboardInterrupt` at the agent's top level
         # would expose the real builtin on MicroPython: shadow them again
         for key in shadows:
@@ -612,6 +632,9 @@ class Runtime:
         gate.active = 0 if fl & S.F_TRUSTED else t.pid
         b = t.req
         b[1] = b[2] = b[3] = None   # the last call's arguments: let go
+        pg = None if fl & S.F_TRUSTED else self.guard
+        if pg is not None:   # preemption + heap quota (preempt.py)
+            pg.arm(t)
         try:
             exc = t.exc
             if exc is not None:
@@ -624,15 +647,26 @@ class Runtime:
                 y = t.coro.send(v)
         except StopIteration:
             gate.active = 0
+            if pg is not None:
+                pg.disarm(t)
             self._exit(t, 0, 0, now)
             return True
         except BaseException as e:  # the agent failed: contain it
             gate.active = 0
+            if pg is not None:
+                e = pg.exc(e)      # the guard's kick -> ETIMEOUT (before disarm)
+                pg.disarm(t)
+                now = self._ms()   # it may have run long: restart delay from now
             if type(e) is KeyboardInterrupt and fl & S.F_TRUSTED:
                 raise e   # the console saw Ctrl-C: stop the kernel
             self._fault(t, e, now)
             return True
         gate.active = 0
+        if pg is not None:
+            e = pg.disarm(t)
+            if e is not None:   # its resume took it past its heap quota
+                self._fault(t, e, now)
+                return True
         us2 = self._us()
         if y is b:
             op = b[0]
@@ -747,6 +781,9 @@ class Runtime:
             return
         gate = self.gate
         gate.active = 0 if t.trusted else t.pid
+        pg = None if t.trusted else self.guard
+        if pg is not None:   # a finally block that spins is stopped too
+            pg.arm(t)
         try:
             if type(c) is _CORO or self._kernel_agent(c):
                 c.close()
@@ -760,6 +797,8 @@ class Runtime:
                 z.pop(0)
         c = None
         gate.active = 0
+        if pg is not None:
+            pg.disarm(t)
 
     def _dispatch(self, t, now):
         SC.dispatch(self, t, now)
@@ -898,7 +937,12 @@ class Runtime:
         extra, code = self.faults.rebuild(t)
         data = self.bundle_data(t.name)
         p = B.parse(data) if data is not None else errors.ENOENT
-        r = errors.ENOENT if is_err(p) else self._exec(t, p, p.manifest)
+        if not is_err(p):   # read again from the fs: check it again
+            e = self._verify(p, 0) or B.check_verdict(
+                p, self.profile.get("verifier"))
+            if e is not None:
+                p = e
+        r = p if is_err(p) else self._exec(t, p, p.manifest)
         k.part_start(0, t.pid)
         self._own_transition = False
         if is_err(r):
@@ -1047,7 +1091,12 @@ class Runtime:
             while self.running:
                 try:
                     ran = self.step()
-                except (KeyboardInterrupt, SystemExit):
+                except KeyboardInterrupt:
+                    g = self.guard
+                    if g is not None and g.stray():
+                        continue   # a preemption kick that landed late
+                    raise
+                except SystemExit:
                     raise
                 except Exception:
                     self.kernel_fault(errors.ESTATE.code)

@@ -146,6 +146,8 @@ class Task:
     floods = 0      # consecutive epochs it spent its whole refusal budget
     out = None      # the agent's print buffer (bytearray) once loaded
     aprint = None   # the agent's own print (its log channel)
+    heap_q = 0      # heap quota in bytes (preempt.Guard), 0 = none
+    heap_used = 0   # bytes its resumes left reachable (heap-quota agents)
 
     def __init__(self, pid, name=""):
         self.pid = pid

@@ -124,6 +124,9 @@ def step(self):
     b[1] = None   # the last call's arguments: let go
     b[2] = None
     b[3] = None
+    pg = None if fl & _F_TRUSTED else self.guard
+    if pg is not None:   # preemption + heap quota (preempt.py)
+        pg.arm(t)
     try:
         exc = t.exc
         if exc is not None:
@@ -136,15 +139,26 @@ def step(self):
             y = t.coro.send(v)
     except StopIteration:
         gate.active = 0
+        if pg is not None:
+            pg.disarm(t)
         self._exit(t, 0, 0, now)
         return True
     except BaseException as e:  # the agent failed: contain it
         gate.active = 0
+        if pg is not None:
+            e = pg.exc(e)      # the guard's kick -> ETIMEOUT (before disarm)
+            pg.disarm(t)
+            now = self._ms()   # it may have run long: restart delay from now
         if type(e) is KeyboardInterrupt and fl & _F_TRUSTED:
             raise e   # the console saw Ctrl-C: stop the kernel
         self._fault(t, e, now)
         return True
     gate.active = 0
+    if pg is not None:
+        e = pg.disarm(t)
+        if e is not None:   # its resume took it past its heap quota
+            self._fault(t, e, now)
+            return True
     us2 = self._us()
     if y is b:
         op = b[0]

@@ -71,9 +71,34 @@ def sources(profile):
     return out
 
 
-def build(board, out_root="dist", log=None):
-    """Build dist/BOARD; returns the BUILD.json dict."""
+def _verify_agents(prof):
+    """Run the agent-code verifier over the profile's agents found as
+    agents/NAME.py in this repository (what `rvm deploy` would sign).
+    Returns their names; raises agentcheck.Refused with every finding."""
+    from . import agentcheck
+    names, lines = [], []
+    for spec in prof.get("agents", ()):
+        n = spec.get("name", "")
+        p = os.path.join(ROOT, "agents", n + ".py")
+        if not os.path.exists(p):
+            continue
+        with open(p, "rb") as f:
+            src = f.read()
+        try:
+            agentcheck.verify(src, os.path.relpath(p, ROOT), prof, spec)
+            names.append(n)
+        except agentcheck.Refused as e:
+            lines += e.lines
+    if lines:
+        raise agentcheck.Refused(lines)
+    return names
+
+
+def build(board, out_root="dist", log=None, verify_agents=True):
+    """Build dist/BOARD; returns the BUILD.json dict. The profile's agents
+    are verified first (agentcheck.Refused: nothing built)."""
     prof = boards.load(board)
+    checked = _verify_agents(prof) if verify_agents else None
     arch = prof.get("mpy_march")
     out = os.path.join(out_root, board)
     if os.path.isdir(out):
@@ -115,6 +140,9 @@ def build(board, out_root="dist", log=None):
     with open(os.path.join(out, "board.json"), "w") as f:
         json.dump(prof, f, separators=(",", ":"))
     rep["total_bytes"] = sum(rep["files"].values())
+    if checked is not None:
+        from .agentcheck import POLICY
+        rep["agents_verified"] = {"policy": POLICY, "agents": checked}
     with open(os.path.join(out, "BUILD.json"), "w") as f:
         json.dump(rep, f, indent=1, sort_keys=True)
     return rep

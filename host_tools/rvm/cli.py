@@ -49,7 +49,9 @@ def main(argv=None, transport=None):
     try:
         rc = args.func(args, transport)
     except RvmToolError as e:
-        print("rvm: %s" % e, file=sys.stderr)
+        lines = getattr(e, "lines", None)  # verifier findings: one per line
+        for line in lines or ["rvm: %s" % e]:
+            print(line, file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("rvm: interrupted", file=sys.stderr)

@@ -9,7 +9,9 @@ def register(sub):
     p = sub.add_parser("build", help="compile the kernel for a board (mpy-cross)",
                        description="Compile rvm_mp/ with mpy-cross for the board "
                        "profile's arch into DIR/NAME/ (default dist/NAME/), with "
-                       "the profile as board.json.")
+                       "the profile as board.json. The profile's agents in "
+                       "agents/ are run through the agent-code verifier "
+                       "first (one line per finding, exit 2).")
     p.add_argument("--board", required=True)
     p.add_argument("-o", "--out", default="dist")
     p.set_defaults(func=run)
@@ -26,4 +28,8 @@ def run(args, transport=None):
         args.board, len(rep["files"]), rep["arch"] or "CPython (sources)",
         rep["total_bytes"], args.out, args.board,
         "; skipped %d" % len(rep["skipped"]) if rep["skipped"] else ""))
+    av = rep.get("agents_verified")
+    if av:
+        print("verified %d agents (policy %d): %s" % (
+            len(av["agents"]), av["policy"], ", ".join(av["agents"])))
     return 0

@@ -22,6 +22,9 @@ def register(sub):
     p.add_argument("--bundle", action="append", default=[], help="signed .rvmb to deploy")
     p.add_argument("--agent-source", action="store_true",
                    help="bundle agents as source (default: .mpy for the board's arch)")
+    p.add_argument("--unverified", action="store_true",
+                   help="skip the agent-code verifier (trusted first-party "
+                   "code; recorded in the bundles and the witness log)")
     p.add_argument("--via", default="mpremote", choices=("mpremote", "ampy"))
     p.add_argument("-o", "--out", default="dist", help="build/staging directory")
     p.add_argument("--mode", choices=("fs", "romfs", "frozen"),
@@ -48,7 +51,7 @@ def run(args, transport=None):
                    args.out, not args.no_start, args.wait,
                    log=lambda m: print("rvm deploy: " + m, file=sys.stderr),
                    agent_mpy=not args.agent_source, mode=args.mode,
-                   check=not args.no_check,
+                   check=not args.no_check, unverified=args.unverified,
                    seal_seed=keys.load(args.seal_key) if args.seal_key else None)
     print("deployed %s to %s via %s, kernel %s (%d files)%s" % (
         rep["board"], rep["port"], rep["via"], _WHERE[rep["mode"]], len(rep["files"]),

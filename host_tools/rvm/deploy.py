@@ -10,8 +10,10 @@ bundles and a main.py that boots the kernel onto a board's filesystem.
 
 The transport is mpremote (`--via mpremote`, default) or adafruit-ampy
 (`--via ampy`), both run as the user would run them. Agents come from
---agent FILE.py (compiled by mpy-cross for the board's arch unless
---agent-source, then signed here with the device key), --bundle FILE.rvmb,
+--agent FILE.py (verified by the agent-code verifier, agentcheck.py, then
+compiled from the verified source by mpy-cross for the board's arch unless
+--agent-source, then signed here with the device key and the verdict;
+--unverified skips the verifier and is recorded), --bundle FILE.rvmb,
 or by default every agent the board profile lists that exists as
 agents/NAME.py in this repository. After copying, deploy resets the board into main.py
 (Ctrl-C, Ctrl-B, Ctrl-D: a soft reset from the friendly REPL, the same on a
@@ -72,34 +74,54 @@ except OSError:
 """
 
 
-def _agent_code(path, prof, mpy):
-    """The agent's code for the bundle: .mpy from mpy-cross for the board's
-    arch (no compile on the board: less heap at load), or the source."""
-    with open(path, "rb") as f:
-        src = f.read()
-    arch = prof.get("mpy_march")
-    if not mpy or not arch or prof.get("runtime") != "micropython":
-        return src
+def _wat_bundle(path, key, prof, unverified):
+    """A WebAssembly agent from its WAT source (wabt's wat2wasm), validated
+    and signed by cmd_bundle.make."""
     import tempfile
-    fd, out = tempfile.mkstemp(suffix=".mpy")
-    os.close(fd)
+    from .cmd_bundle import make
+    from .wasmbuild import WasmBuildError, wat_to_wasm
     try:
-        _run([BL.mpy_cross_exe(), "-march=" + arch, "-s", os.path.basename(path),
-              "-o", out, path], "mpy-cross " + os.path.basename(path))
-        with open(out, "rb") as f:
-            return f.read()
+        code = wat_to_wasm(path)
+    except WasmBuildError as e:
+        raise RvmToolError(str(e))
+    d = tempfile.mkdtemp()
+    w = os.path.join(d, os.path.splitext(os.path.basename(path))[0] + ".wasm")
+    try:
+        with open(w, "wb") as f:
+            f.write(code)
+        return make(w, key, profile=prof, unverified=unverified, mpy=False)
     finally:
-        os.remove(out)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
-          agent_mpy=True, seal_seed=None, mode="fs"):
+          agent_mpy=True, unverified=False, seal_seed=None, mode="fs"):
     """Build and stage everything for `board`; returns the staging dir.
+    Every agent is verified first (agentcheck.Refused: nothing staged).
     `seal_seed`: the Ed25519 seal key (rvm keys gen --ed25519) to provision;
     without it a board whose profile signs seals makes its own at first boot."""
-    BL.build(board, out_root, log=log)
-    d = os.path.join(out_root, board)
+    from .cmd_bundle import make
+    paths = list(agents)
     prof = boards.load(board)
+    if not agents and not bundles:
+        for spec in prof.get("agents", ()):
+            # "code": "wasm": the agent is agents/NAME.wat, built to .wasm here
+            ext = ".wat" if spec.get("code") == "wasm" else ".py"
+            p = os.path.join(AGENTS_DIR, spec.get("name", "") + ext)
+            if os.path.exists(p):
+                paths.append(p)
+    for p in paths:
+        if not os.path.isfile(p):
+            raise RvmToolError("cannot read agent %s" % p)
+    signed = []
+    for p in paths:
+        if p.endswith(".wat"):
+            signed.append(_wat_bundle(p, key, prof, unverified))
+        else:
+            signed.append(make(p, key, profile=prof, unverified=unverified,
+                               mpy=agent_mpy))
+    BL.build(board, out_root, log=log, verify_agents=False)
+    d = os.path.join(out_root, board)
     KY.write(os.path.join(d, "rvm_key.bin"), key)
     sp = os.path.join(d, "rvm_ed25519.key")
     if seal_seed is not None:
@@ -115,37 +137,19 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
                            "preload": "m.preload()\n" if mode != "fs" else ""})
     ad = os.path.join(d, "agents")
     os.makedirs(ad, exist_ok=True)
-    paths = list(agents)
-    if not agents and not bundles:
-        for spec in prof.get("agents", ()):
-            # "code": "wasm": the agent is agents/NAME.wat, built to .wasm here
-            ext = ".wat" if spec.get("code") == "wasm" else ".py"
-            p = os.path.join(AGENTS_DIR, spec.get("name", "") + ext)
-            if os.path.exists(p):
-                paths.append(p)
-    for p in paths:
-        if not os.path.isfile(p):
-            raise RvmToolError("cannot read agent %s" % p)
-        if p.endswith(".wat"):
-            from .wasmbuild import WasmBuildError, wat_to_wasm
-            try:
-                code = wat_to_wasm(p)
-            except WasmBuildError as e:
-                raise RvmToolError(str(e))
-        elif p.endswith(".wasm"):
-            with open(p, "rb") as f:
-                code = f.read()
-        else:
-            code = _agent_code(p, prof, agent_mpy)
-        name = os.path.splitext(os.path.basename(p))[0]
+    for name, data in signed:
         with open(os.path.join(ad, name + ".rvmb"), "wb") as f:
-            f.write(B.pack(code, {"name": name}, key))
+            f.write(data)
     for p in bundles:
         if not os.path.exists(p):
             raise RvmToolError("bundle %s not found" % p)
         data = open(p, "rb").read()
         if B.errors.is_err(B.check(data, key)):
             raise RvmToolError("bundle %s is not signed with this device key" % p)
+        e = B.check_verdict(B.parse(data), prof.get("verifier"))
+        if e is not None:
+            raise RvmToolError("bundle %s: the board would refuse its verdict "
+                               "(%s)" % (p, e.name))
         shutil.copyfile(p, os.path.join(ad, os.path.basename(p)))
     return d
 
@@ -325,7 +329,7 @@ def reset_into_main(port, wait_s=30.0, transport=None):
 
 def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
            out_root="dist", start=True, wait_s=30.0, log=None, agent_mpy=True,
-           seal_seed=None, mode=None, check=True):
+           seal_seed=None, mode=None, check=True, unverified=False):
     if via not in ("mpremote", "ampy"):
         raise RvmToolError("--via must be mpremote or ampy")
     prof = boards.load(board)
@@ -336,8 +340,8 @@ def deploy(board, port, key, agents=(), bundles=(), via="mpremote",
         raise RvmToolError("--mode %s needs --via mpremote" % mode)
     if not os.path.exists(port):
         raise RvmToolError("port %s does not exist (is the board or `rvm sim` running?)" % port)
-    d = stage(board, key, agents, bundles, out_root, log, agent_mpy, seal_seed,
-              mode)
+    d = stage(board, key, agents, bundles, out_root, log, agent_mpy,
+              unverified, seal_seed, mode)
     if mode == "romfs":
         romfs_image(d, log)
     files = fs_files(d, mode)

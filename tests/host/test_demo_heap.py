@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from rvm_mp import bundle, kinds  # noqa: E402
+from host_tools.rvm import agentcheck  # noqa: E402
 from rvm_mp.witness import genesis_link, chain_link  # noqa: E402
 
 KEY = bytes(range(32, 64))
@@ -40,13 +41,15 @@ def _board(built, tmp, console):
     os.mkdir(fs + "/agents")
     with open(fs + "/rvm_key.bin", "wb") as f:
         f.write(KEY)
+    with open(fs + "/board.json") as f:
+        prof = json.load(f)
     for n in AGENTS:
         with open(os.path.join(ROOT, "agents", n + ".py"), "rb") as f:
             src = f.read()
+        v = agentcheck.verify(src, n + ".py", prof,
+                              agentcheck.spec_for(prof, n))
         with open(fs + "/agents/%s.rvmb" % n, "wb") as f:
-            f.write(bundle.pack(src, {"name": n}, KEY))
-    with open(fs + "/board.json") as f:
-        prof = json.load(f)
+            f.write(bundle.pack(src, {"name": n}, KEY, verdict=v))
     prof["console"] = console
     with open(fs + "/board.json", "w") as f:
         json.dump(prof, f)
@@ -66,13 +69,18 @@ def _run(fs, heap, ms):
                           text=True, timeout=120)
 
 
-def test_demo_runs_under_288k_heap(built, tmp_path):
+def test_demo_runs_under_296k_heap(built, tmp_path):
     # 288 KB: the trust boundary gives every agent start its own API classes
     # (about 1.5 KB each on this 64-bit port) and the kernel a syscall table
     # with exact-type checks (about 5 KB of bytecode); the demo starts at
     # 272 KB with no margin left (docs/agents.md), so the test keeps 16 KB.
+    # Preemption (rvm_mp/preempt.py, ~4.2 KB of heap as .mpy, its guard,
+    # watcher thread and helper FIFO ~0.5 KB) takes part of that margin; the
+    # demo failed once at 288 KB (F4) in a full run on a loaded host, before
+    # the watcher stopped calling the gate's guarded `open` from its thread,
+    # so the test keeps 296 KB.
     fs = _board(built, tmp_path, console=False)
-    p = _run(fs, "288K", 4000)
+    p = _run(fs, "296K", 4000)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     for n in AGENTS:
         assert "agent %s ->" % n in p.stdout

@@ -376,7 +376,8 @@ def test_mpy_bundle_runs_gated_on_micropython():
     pf, k, rt = K.make()
     try:
         from rvm_mp import bundle
-        data = bundle.pack(MPY_AGENT, {"name": "mpya"}, kt.KEY)
+        data = bundle.pack(MPY_AGENT, {"name": "mpya"}, kt.KEY,
+                           verdict=bundle.unverified(b"mpya source"))
         assert data[6] == bundle.CODE_MPY
         pid = rt.load(data, {}, 0, 0, "mpya")
         if not kt.IS_MP:
