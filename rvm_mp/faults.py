@@ -127,7 +127,7 @@ def fault_class(exc):
 
 class FaultManager:
     """Applies the policy; the runtime calls it. `mem` is the persistence
-    engineer's RegionManager (or None: F2 restarts from the bundle, F3 has
+    RegionManager (or None: F2 restarts from the bundle, F3 has
     nothing to check)."""
 
     def __init__(self, log, policy=None, platform=None, mem=None):

@@ -857,7 +857,7 @@ class Kernel:
     def leases_of(self, pid):
         return self.leases.of(pid) if valid_pid(pid) else []
 
-    # ---- memory regions (rvm_mp/region.py, wired by the persistence engineer) --
+    # ---- memory regions (rvm_mp/region.py) -----------------------------------
     # A partition names a region through a capability (OT_REGION, rid) the
     # kernel mints at allocation; each call passes the proof gate (P1 rights,
     # P2 policy) and the RegionManager then checks bounds and tier, moves the

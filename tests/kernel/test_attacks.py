@@ -1,4 +1,4 @@
-# Every attack of issue 3, each refused with a clear error, each witnessed
+# Every capability and proof attack, each refused with a clear error, each witnessed
 # (denied flag, proof tier reached, error code) and each leaving the kernel's
 # security state byte-for-byte unchanged (Kernel.snapshot before/after).
 # Plus forged P3 proofs. Both runtimes.

@@ -148,7 +148,7 @@ def test_lifecycle_needs_capability():
 
 
 class Mem:
-    """Stands in for the persistence engineer's RegionManager slot."""
+    """Stands in for the kernel's RegionManager slot."""
 
     def __init__(self):
         self.dropped = []

@@ -1,4 +1,4 @@
-# The runtime's coherence hooks (issue 7): the wake-time boost on the real
+# The runtime's coherence hooks: the wake-time boost on the real
 # send path (a request/reply pair runs back to back), and DC-7 migration of
 # a running agent between partitions (Runtime.migrate).
 import kt

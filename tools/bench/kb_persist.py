@@ -1,4 +1,4 @@
-# Persistence benches (issue 6), on MicroPython and CPython:
+# Persistence benches, on MicroPython and CPython:
 #   * witness append to flash, records/s, vs a plain 64-byte file append
 #     with the same sync points, measured in the same run (littlefs over the
 #     RAM block device on MicroPython; a directory on both runtimes)
