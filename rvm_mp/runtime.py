@@ -94,6 +94,8 @@ _OP_CODE_LOAD = 15
 
 _INPUT_POLL_MS = 20
 _Q_REFUSALS = 4         # scheduler quota kind for the refusal budget
+_OPY = 1                # syscalls.OP_YIELD, OP_SLEEP: compared with `is`
+_OPS = 2
 
 
 def _h32(x):
@@ -631,7 +633,6 @@ class Runtime:
         us1 = self._us()
         gate.active = 0 if fl & S.F_TRUSTED else t.pid
         b = t.req
-        b[1] = b[2] = b[3] = None   # the last call's arguments: let go
         pg = None if fl & S.F_TRUSTED else self.guard
         if pg is not None:   # preemption + heap quota (preempt.py)
             pg.arm(t)
@@ -670,12 +671,11 @@ class Runtime:
         us2 = self._us()
         if y is b:
             op = b[0]
-            if type(op) is not int:   # (never compare an agent's object)
-                SC.refuse(self, t, errors.EINVAL, 0, 0, now)
-            elif op == 1:  # OP_YIELD, the hot request, served inline
+            # `is` with small ints: never compares (runs) an agent's object
+            if op is _OPY:  # OP_YIELD, the hot request, served inline
                 t.deadline = ticks_add(now, t.deadline_ms)
                 t.state = S.T_THROTTLED if t.thr else S.T_READY
-            elif op == 2 and type(b[1]) is int and 0 <= b[1] <= SC.MS_MAX:
+            elif op is _OPS and type(b[1]) is int and 0 <= b[1] <= SC.MS_MAX:
                 s.sleep(t, ticks_add(now, b[1]))   # OP_SLEEP
             else:
                 SC.dispatch(self, t, now)

@@ -121,9 +121,6 @@ def step(self):
     us1 = self._us()
     gate.active = 0 if fl & _F_TRUSTED else t.pid
     b = t.req
-    b[1] = None   # the last call's arguments: let go
-    b[2] = None
-    b[3] = None
     pg = None if fl & _F_TRUSTED else self.guard
     if pg is not None:   # preemption + heap quota (preempt.py)
         pg.arm(t)
@@ -162,12 +159,11 @@ def step(self):
     us2 = self._us()
     if y is b:
         op = b[0]
-        if type(op) is not int:   # (never compare an agent's object)
-            _SC.refuse(self, t, _EINVAL, 0, 0, now)
-        elif op == _OP_YIELD:  # the hot request, served inline
+        # `is` with small ints: never compares (runs) an agent's object
+        if op is 1:  # OP_YIELD, the hot request, served inline
             t.deadline = ticks_add(now, t.deadline_ms)
             t.state = _T_THROTTLED if t.thr else _T_READY
-        elif op == _OP_SLEEP and type(b[1]) is int and 0 <= b[1] <= _MS_MAX:
+        elif op is 2 and type(b[1]) is int and 0 <= b[1] <= _MS_MAX:
             s.sleep(t, ticks_add(now, b[1]))
         else:
             _SC.dispatch(self, t, now)

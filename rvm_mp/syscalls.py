@@ -42,6 +42,8 @@ OP_DEV = const(20)
 OP_RELEASE = const(21)
 OP_LAST = const(21)
 
+_F_TRUSTED = const(4)           # scheduler.F_TRUSTED
+_F_PENDING = const(64)          # scheduler.F_PENDING: the call waits
 MS_MAX = const(0x1FFFFFFF)      # longest sleep/timeout (ticks_add's range)
 _H_MAX = const(0xFFFF)          # handles are gen<<8|slot, 16 bits
 _N_MAX = const(0xFFFFFF)        # region sizes and offsets
@@ -290,5 +292,13 @@ def dispatch(rt, t, now):
     b = t.req
     op = b[0]
     if type(op) is not int or not 0 < op <= OP_LAST:
-        return refuse(rt, t, errors.EINVAL, 0, 0, now)
-    TABLE[op](rt, t, b, now)
+        refuse(rt, t, errors.EINVAL, 0, 0, now)
+    else:
+        TABLE[op](rt, t, b, now)
+    if not t.fl & _F_PENDING:
+        # the call is over: let its arguments go, as the agent (a CPython
+        # finalizer of a refused object runs with the import gate up)
+        g = rt.gate
+        g.active = 0 if t.fl & _F_TRUSTED else t.pid
+        b[1] = b[2] = b[3] = None
+        g.active = 0
