@@ -1148,3 +1148,28 @@ def test_fuzz_every_console_command_text_and_frames():
         assert n > 1000
     finally:
         K.done(rt)
+
+
+def test_the_awaitable_and_its_factory_lead_only_to_the_agents_own_objects():
+    # what an agent reaches from its awaitable: its own box, its own
+    # StopIteration, the Device factory closure; calling that factory makes
+    # one more class of its own, whose dict holds the same box again
+    a, found, called, recs = _attack("""
+async def main(rvm):
+    q = rvm.q
+    for x in (q, q.b, q.s, q.SI, q.mk, type(q), type(rvm).__dict__):
+        FOUND.append(x)
+    D = q.mk()
+    FOUND.append(D)
+    grab_all(D.__dict__)
+    d = D(99, "relay")
+    try:
+        await d.on()
+    except OSError as e:
+        FOUND.append(e.args[1])
+    g = grab(lambda: q.mk.__globals__)
+    if g is not None:
+        grab_all(g)
+    await rvm.sleep_ms(1000)
+""", devices=["relay"])
+    assert "ESTALE" in found
