@@ -57,8 +57,9 @@ vectors: setup
 # C natmods (native/): MicroPython's natmod toolchain comes from the pip
 # sdist of mpy-cross-v6-3 (tools/natmods.py); the Cortex-M cross compiler
 # and the emulated board from Debian.
-# wabt: wast2json/wat2wasm for the WebAssembly corpus and the WAT agents
-NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm wabt
+# wabt: wast2json/wat2wasm for the WebAssembly corpus and the WAT agents;
+# clang + lld (wasm-ld): the WebAssembly agents written in C (agents/*.c)
+NATMOD_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm wabt clang lld
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 natmods-deps:

@@ -6,12 +6,15 @@
   memories rewritten to the custom-page-sizes encoding with page size 1
   (wabt 1.0.32 cannot write it yet: rvm_mp/wasm/module.py set_page_size).
 * tests/wasm/agents/*.wat and agents/*.wat -> build/wasm/agents/*.wasm
-  (host_tools/rvm/wasmbuild.py: wat2wasm, `;; @page-size 1`, validated).
+  (host_tools/rvm/wasmbuild.py: wat2wasm, `;; @page-size 1`, validated);
+  agents/*.c (agents written in C against native/wasm/rvm_agent.h) the same
+  way with clang + lld (wasmbuild.c_to_wasm).
 * tools/bench/wasm/*.wat -> build/wasm/bench/*.wasm (`make bench`).
 * build/wasm/INDEX.json lists both; the kernel tests read it on both
   runtimes (MicroPython cannot run wabt).
 
-`make test` installs wabt with apt-get when missing (Makefile wasm-deps).
+`make test` installs wabt, clang and lld with apt-get when missing
+(Makefile natmods-deps).
 One line and exit 1 when a tool is missing or a source does not assemble.
 """
 import glob
@@ -60,15 +63,17 @@ def build(out=OUT):
         index["corpus"].append(os.path.relpath(js, out))
     adir = os.path.join(out, "agents")
     os.makedirs(adir, exist_ok=True)
-    from host_tools.rvm.wasmbuild import WasmBuildError, wat_to_wasm
+    from host_tools.rvm.wasmbuild import AGENT_H, WasmBuildError, c_to_wasm, wat_to_wasm
     srcs = sorted(glob.glob(os.path.join(SRC, "agents", "*.wat")) +
-                  glob.glob(os.path.join(ROOT, "agents", "*.wat")))
+                  glob.glob(os.path.join(ROOT, "agents", "*.wat")) +
+                  glob.glob(os.path.join(ROOT, "agents", "*.c")))
+    hdr = os.path.join(AGENT_H, "rvm_agent.h")
     for src in srcs:
-        name = os.path.basename(src)[:-4]
+        name, ext = os.path.splitext(os.path.basename(src))
         dst = os.path.join(adir, name + ".wasm")
-        if not _fresh(src, dst):
+        if not _fresh(src, dst) or (ext == ".c" and not _fresh(hdr, dst)):
             try:
-                data = wat_to_wasm(src)
+                data = c_to_wasm(src) if ext == ".c" else wat_to_wasm(src)
             except WasmBuildError as e:
                 raise RuntimeError(str(e))
             open(dst, "wb").write(data)

@@ -75,13 +75,13 @@ except OSError:
 
 
 def _wat_bundle(path, key, prof, unverified):
-    """A WebAssembly agent from its WAT source (wabt's wat2wasm), validated
-    and signed by cmd_bundle.make."""
+    """A WebAssembly agent from its WAT source (wabt's wat2wasm) or C source
+    (clang + lld), validated and signed by cmd_bundle.make."""
     import tempfile
     from .cmd_bundle import make
-    from .wasmbuild import WasmBuildError, wat_to_wasm
+    from .wasmbuild import WasmBuildError, c_to_wasm, wat_to_wasm
     try:
-        code = wat_to_wasm(path)
+        code = c_to_wasm(path) if path.endswith(".c") else wat_to_wasm(path)
     except WasmBuildError as e:
         raise RvmToolError(str(e))
     d = tempfile.mkdtemp()
@@ -105,17 +105,20 @@ def stage(board, key, agents=(), bundles=(), out_root="dist", log=None,
     prof = boards.load(board)
     if not agents and not bundles:
         for spec in prof.get("agents", ()):
-            # "code": "wasm": the agent is agents/NAME.wat, built to .wasm here
-            ext = ".wat" if spec.get("code") == "wasm" else ".py"
-            p = os.path.join(AGENTS_DIR, spec.get("name", "") + ext)
-            if os.path.exists(p):
-                paths.append(p)
+            # "code": "wasm": the agent is agents/NAME.wat (or NAME.c),
+            # built to .wasm here
+            exts = (".wat", ".c") if spec.get("code") == "wasm" else (".py",)
+            for ext in exts:
+                p = os.path.join(AGENTS_DIR, spec.get("name", "") + ext)
+                if os.path.exists(p):
+                    paths.append(p)
+                    break
     for p in paths:
         if not os.path.isfile(p):
             raise RvmToolError("cannot read agent %s" % p)
     signed = []
     for p in paths:
-        if p.endswith(".wat"):
+        if p.endswith(".wat") or p.endswith(".c"):
             signed.append(_wat_bundle(p, key, prof, unverified))
         else:
             signed.append(make(p, key, profile=prof, unverified=unverified,

@@ -788,10 +788,11 @@ def _func(m, ti, imp):
     return f
 
 
-def set_page_size(data, log2):
+def set_page_size(data, log2, limits=None):
     """Host tool: rewrite a module's memory limits to the custom-page-sizes
     encoding (flags | 8, then the page size's log2), for toolchains that
-    cannot write it yet (wabt 1.0.32). Returns new bytes."""
+    cannot write it yet (wabt 1.0.32, clang 14). `limits`: (min, max) pages
+    to write instead of the module's own. Returns new bytes."""
     b = bytes(data)
     r = Reader(b, 8)
     out = bytearray(b[:8])
@@ -811,6 +812,9 @@ def set_page_size(data, log2):
             fl = s.byte() & 1
             mn = s.u32()
             mx = s.u32() if fl else None
+            if limits is not None:
+                mn, mx = limits
+                fl = 1
             nb.append(fl | 8)
             nb += _uleb(mn)
             if mx is not None:

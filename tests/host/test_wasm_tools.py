@@ -58,6 +58,37 @@ def test_rvm_bundle_wasm(tmp_path):
         assert not (tmp_path / "b.rvmb").exists()
 
 
+def test_c_agent_build_and_bundle(tmp_path):
+    # an agent written in C against native/wasm/rvm_agent.h (clang + lld)
+    from host_tools.rvm.wasmbuild import c_to_wasm, WasmBuildError
+    data = c_to_wasm(os.path.join(ROOT, "agents", "filter_c.c"))
+    m = module.load(data)
+    mn, mx, log2 = m.mem
+    assert log2 == 0 and mn == mx and 512 < mn <= 1024 and mn % 16 == 0
+    assert [n for _mod, n in m.imports] == ["handle", "restored", "recv", "send",
+                                            "checkpoint"]
+    good = tmp_path / "filter_c.wasm"
+    good.write_bytes(data)
+    p = _rvm("bundle", str(good), "--key-hex", KEY_HEX, "-o", str(tmp_path / "c.rvmb"),
+             cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    parsed = bundle.parse((tmp_path / "c.rvmb").read_bytes())
+    assert parsed.ctype == bundle.CODE_WASM and bytes(parsed.code()) == data
+    # an import outside the ABI and a compile error: one line each
+    for src, why in (('#include "rvm_agent.h"\n'
+                      'RVM_IMPORT("open") int32_t rvm_open(void);\n'
+                      'void main(void) { rvm_open(); }\n',
+                      "bad.c: unknown import rvm.open"),
+                     ("void main(void) { undeclared(); }\n", "clang bad.c: ")):
+        bad = tmp_path / "bad.c"
+        bad.write_text(src)
+        try:
+            c_to_wasm(str(bad))
+            raise AssertionError("not refused")
+        except WasmBuildError as e:
+            assert str(e).startswith(why) and "\n" not in str(e), str(e)
+
+
 def test_ps_table_shows_the_wasm_column_of_any_row():
     from rvm_mp.control_text import format_text
     txt = format_text({"partitions": [{"pid": 1, "name": "control"},

@@ -76,6 +76,18 @@ def test_wasm_filter_matches_python_filter():
     assert stat["mem"] == 128 and stat["cap"] == 128 and stat["calls"] > 20
 
 
+def test_c_filter_matches_python_filter():
+    # agents/filter_c.c, built by clang + lld against native/wasm/rvm_agent.h
+    with open(kt.repo_root() + "/agents/filter.py") as fh:
+        py = fh.read()
+    want, _ = _filter_run(py)
+    got, stat = _filter_run(_wasm("filter_c"))
+    assert len(want) == 3
+    assert got == want, (got, want)
+    # 1-byte pages: 512 bytes of C stack + the data and bss, nothing more
+    assert 512 < stat["mem"] == stat["cap"] <= 1024 and stat["calls"] > 20
+
+
 def test_spinning_module_is_preempted():
     pf, k, rt = K.make()
     try:
