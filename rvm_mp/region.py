@@ -20,6 +20,10 @@
 # verify_region() compares, rollback_region() rebuilds (F3).
 # Calls return values or preallocated RvmErrors; refusals are witnessed
 # with REGION_DENIED (b = error code, c = offset/size asked, d = op code).
+# A *live* region (wasm/memory.py: a WebAssembly partition's linear memory) is
+# written in place by its owner's executor; the kernel takes its bytes as
+# written (crc, a FULL delta, REGION_WRITE as the owner) before every
+# checkpoint, tier move out of the arena, kernel write, verify and rollback.
 from .compat import const, ticks_ms
 from . import errors
 from . import kinds
@@ -149,6 +153,7 @@ class RegionManager:
         self.observer_errors = 0
         self._horizon = {}          # rid -> seq before which history is gone
         self._horizon_all = 0       # the same for regions without a marker
+        self.live = set()           # rids written in place (wasm/memory.py)
         if root is not None:
             from .flashfs import OS
             from .checkpoint import CheckpointStore
@@ -279,12 +284,16 @@ class RegionManager:
 
     def free(self, pid, rid, authorized=False):
         """0, or EDOUBLEFREE (freed already), ENOENT, ERIGHTS (not owner and
-        not authorized by the kernel's proof gate)."""
+        not authorized by the kernel's proof gate), EBUSY (a live region:
+        only the kernel frees it)."""
         r = self._get(OP_FREE, pid, rid)
         if r is None:
             return errors.EDOUBLEFREE if rid in self._freed else errors.ENOENT
         if not (authorized or pid == 0 or pid == r.owner):
             return self._deny(OP_FREE, pid, rid, errors.ERIGHTS, r.owner)
+        if pid != 0 and rid in self.live:
+            return self._deny(OP_FREE, pid, rid, errors.EBUSY, r.owner)
+        self.live.discard(rid)
         if r.off >= 0:
             e = self.buddy.free(r.off)
             if errors.is_err(e):  # arena bookkeeping disagrees: refuse
@@ -312,6 +321,21 @@ class RegionManager:
 
     def regions_of(self, pid):
         return sorted(x for x in self.regions if self.regions[x].owner == pid)
+
+    # ---- live regions: memory an executor writes in place (wasm/memory.py) --
+    def _sync(self, r):
+        """Take a live region's in-place writes as the kernel's: when its
+        bytes changed, new crc, REGION_WRITE (as the owner) and a FULL delta,
+        so checkpoints, tiers and region_at see what the executor wrote."""
+        if r.rid in self.live and r.off >= 0:
+            data = bytes(self.mv[r.off:r.off + r.size])
+            c = hash32(data)
+            if c != r.crc:
+                r.crc = c
+                r.writes += 1
+                seq = self.log.emit(kinds.REGION_WRITE, r.owner, r.owner, r.rid,
+                                    0, r.size, c)
+                self.deltas.append(D_FULL, seq, r.rid, 0, data)
 
     # ---- access -------------------------------------------------------------
     def _resident(self, r):
@@ -370,6 +394,7 @@ class RegionManager:
         e = self._resident(r)
         if errors.is_err(e):
             return self._deny(OP_WRITE, pid, rid, e, r.owner, off)
+        self._sync(r)
         a = r.off + off
         self.mv[a:a + n] = data
         r.crc = hash32(self.mv[r.off:r.off + r.size])
@@ -401,6 +426,8 @@ class RegionManager:
         if type(to_pid) is not int or to_pid < 1 or to_pid > _PID_MAX \
                 or to_pid == r.owner:
             return self._deny(OP_SHARE, pid, rid, errors.EBADID, r.owner, 0)
+        if rid in self.live:   # its owner writes it: never read-only
+            return self._deny(OP_SHARE, pid, rid, errors.ESTATE, r.owner, to_pid)
         if r.tier != tiers.WARM:
             e = self._move(r, tiers.WARM, 0)
             if errors.is_err(e):
@@ -437,6 +464,8 @@ class RegionManager:
             return errors.ENOENT
         if type(to_pid) is not int or to_pid < 1 or to_pid > _PID_MAX:
             return self._deny(OP_REASSIGN, actor, rid, errors.EBADID, r.owner, 0)
+        if rid in self.live:   # its owner's executor holds it
+            return self._deny(OP_REASSIGN, actor, rid, errors.ESTATE, r.owner, to_pid)
         old = r.owner
         if to_pid in r.readers:
             self._unshare(r, to_pid)
@@ -468,6 +497,7 @@ class RegionManager:
         else:  # DORMANT or COLD: leave the arena
             if r.readers:
                 return errors.ESTATE  # shared regions stay resident
+            self._sync(r)
             data = self._contents(r)
             if errors.is_err(data):
                 return data
@@ -562,6 +592,7 @@ class RegionManager:
         nbytes = 0
         for rid in self.regions_of(pid):
             r = self.regions[rid]
+            self._sync(r)
             data = self._contents(r)
             if errors.is_err(data):
                 return self._deny(OP_CHECKPOINT, actor, rid, data, pid)
@@ -593,6 +624,7 @@ class RegionManager:
                 return self._deny(OP_RESTORE, actor, rr[0], errors.EBUSY, pid)
             need += rr[3]
         for rid in self.regions_of(pid):
+            self.live.discard(rid)   # its executor is gone (adopt_live)
             self.free(actor, rid)
         for rid, owner, tier, size, crc, data in ck["regions"]:
             off = self._block(size)
@@ -618,6 +650,7 @@ class RegionManager:
         r = self.regions.get(rid)
         if r is None:
             return errors.ENOENT
+        self._sync(r)   # a live region: its bytes are what its owner wrote
         if r.off >= 0:
             return hash32(self.mv[r.off:r.off + r.size]) == r.crc
         return not errors.is_err(self._contents(r))
@@ -693,6 +726,7 @@ class RegionManager:
         if r is None:
             return self._deny(OP_ROLLBACK, actor, rid if type(rid) is int else 0,
                               errors.ENOENT, 0)
+        self._sync(r)
         self.flush()
         state, n, base_seq, ok = self._rebuild(rid, self.log.next_seq - 1)
         if not ok or state is None or len(state) != r.size \

@@ -15,7 +15,8 @@
 # as the agent) and the module gets -18. Fuel spent: the box says yield (op
 # 1), the scheduler preempts at the slice. A trap raises WasmTrap: an agent
 # fault (F1 restart, then the ladder).
-from . import interp
+from .. import errors
+from . import interp, memory
 from .module import WasmError, load
 
 I32 = 0x7F
@@ -77,9 +78,30 @@ def validate(data, entry="main"):
 
 
 class WasmAgent:
-    def __init__(self, m, fi, box, out, restored, fuel, mem_cap, impl=None):
+    """rm, t: the RegionManager and the task when the linear memory is a
+    kernel region (wasm/memory.py); without a RegionManager it is the
+    instance's own bytearray. kern(fn, *args): fn run as the kernel (this
+    object runs under the partition's import gate; the region manager
+    writes files)."""
+
+    def __init__(self, m, fi, box, out, restored, fuel, mem_cap, impl=None,
+                 rm=None, t=None, kern=None):
+        self.rm = rm
+        self.kern = kern
+        self.rid = None
+        buf = None
+        init = True
+        size = interp.mem_bytes(m, mem_cap)
+        if rm is not None and size:
+            rid, init = kern(memory.attach, rm, t.pid, getattr(t, "wasm_rid", None),
+                             size)
+            if errors.is_err(rid):
+                raise MemoryError("wasm linear memory: %s" % rid.name)
+            t.wasm_rid = rid
+            self.rid = rid
+            buf = kern(memory.view, rm, rid)
         self.inst = interp.Instance(m, mem_cap=mem_cap, nstack=STACK,
-                                    nframes=FRAMES, impl=impl)
+                                    nframes=FRAMES, impl=impl, mem=buf, init=init)
         self.m = m
         self.box = box
         self.out = out
@@ -90,8 +112,18 @@ class WasmAgent:
         self.sender = 0
         self.host_calls = 0
 
+    def _remap(self):
+        """The memory region where it is now: kernel code ran since the
+        last run (a tier move may have moved or compressed it)."""
+        if self.rid is not None:
+            v = self.kern(memory.view, self.rm, self.rid)
+            if errors.is_err(v):
+                raise WasmTrap("wasm memory region %d: %s" % (self.rid, v.name))
+            self.inst.mem = v
+
     # ---- the coroutine protocol the runtime drives ---------------------
     def send(self, v):
+        self._remap()
         p = self.pending
         if p is not None:
             self.pending = None
@@ -99,6 +131,7 @@ class WasmAgent:
         return self._run()
 
     def throw(self, err):
+        self._remap()
         p = self.pending
         self.pending = None
         try:
@@ -268,13 +301,12 @@ class WasmAgent:
     def stat(self):
         i = self.inst
         return {"fuel": i.fuel_used, "mem": i.mem_size(), "cap": len(i.mem),
-                "impl": i.impl, "calls": self.host_calls}
+                "impl": i.impl, "calls": self.host_calls, "rid": self.rid}
 
 
 def exec_wasm(rt, t, p, man):
     """Runtime._exec for a WebAssembly bundle: validate, check the imports
     against the ABI, set t.main to make a WasmAgent at each (re)start."""
-    from .. import errors
     try:
         m, why = validate(p.code(), man.get("entry", "main"))
     except MemoryError:
@@ -303,8 +335,20 @@ def exec_wasm(rt, t, p, man):
         return errors.EINVAL
     rt.register_agent_type(WasmAgent)
 
+    rm = rt.k.mem   # the linear memory is a region there (wasm/memory.py)
+    gate = rt.gate
+
+    def kern(fn, *a):
+        pid = gate.active
+        gate.active = 0
+        try:
+            return fn(*a)
+        finally:
+            gate.active = pid
+
     def main(rvm):
-        return WasmAgent(m, fi, rvm.b, out, rvm.restored, fuel, cap)
+        return WasmAgent(m, fi, rvm.b, out, rvm.restored, fuel, cap, rm=rm, t=t,
+                         kern=kern)
     t.main = main
     t.globals = {}
     return None

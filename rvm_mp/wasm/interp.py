@@ -62,11 +62,25 @@ class LinkError(Exception):
     pass
 
 
+def mem_bytes(m, mem_cap):
+    """Bytes of linear memory an instance of m holds under the profile's
+    cap (its declared maximum when smaller; 0 without a memory)."""
+    if m.mem is None:
+        return 0
+    mn, mx, log2 = m.mem
+    if mx is not None and (mx << log2) < mem_cap:
+        return mx << log2
+    return mem_cap
+
+
 class Instance:
-    """One instantiated module. impl: "natmod" | "portable" | None (best)."""
+    """One instantiated module. impl: "natmod" | "portable" | None (best).
+    mem: a writable buffer of mem_bytes() bytes to run in (a kernel region,
+    wasm/memory.py) instead of a new bytearray; init False: its bytes are
+    restored ones, the data segments are not applied."""
 
     def __init__(self, m, mem_cap=65536, nstack=512, nframes=64, impl=None,
-                 max_table=1024):
+                 max_table=1024, mem=None, init=True):
         self.m = m
         if m.table_min > max_table:
             raise LinkError("table of %d entries over this profile's %d"
@@ -93,10 +107,10 @@ class Instance:
         if m.mem is not None:
             mn, mx, log2 = m.mem
             want = mn << log2
-            cap = mem_cap          # the profile's cap (docs/wasm.md)
-            if mx is not None and (mx << log2) < cap:
-                cap = mx << log2
-            self.mem = bytearray(cap)
+            cap = mem_bytes(m, mem_cap)   # the profile's cap (docs/wasm.md)
+            if mem is not None and len(mem) != cap:
+                raise LinkError("linear memory of %d bytes, not %d" % (len(mem), cap))
+            self.mem = mem if mem is not None else bytearray(cap)
             rg[R_CAP] = cap
             rg[R_MEMB] = want if want < cap else cap
             rg[R_PAGES] = mn
@@ -115,7 +129,8 @@ class Instance:
         for off, bs in m.data:
             if off + len(bs) > rg[R_MEMB]:
                 raise LinkError("out of bounds memory access (data segment)")
-            self.mem[off:off + len(bs)] = bs
+            if init:
+                self.mem[off:off + len(bs)] = bs
         self.fuel_used = 0
         self.func = None
 
