@@ -163,8 +163,15 @@ static uint32_t w_popcnt(uint64_t v) {
     return n;
 }
 
-// the i32 ops of the superinstructions (module.py _FUSE): none traps
-static uint32_t w_fop(int32_t op, uint32_t x, uint32_t y) {
+// the i32 ops of the superinstructions (module.py _FUSE): none traps.
+// x64: inlined into each superinstruction, whose jump on the op is then
+// its own (and predicted: a given instruction always has the same op)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define W_FOP_INLINE inline __attribute__((always_inline))
+#else
+#define W_FOP_INLINE
+#endif
+static W_FOP_INLINE uint32_t w_fop(int32_t op, uint32_t x, uint32_t y) {
     switch (op) {
         case 0x46: return x == y;
         case 0x47: return x != y;
@@ -218,6 +225,27 @@ static const uint8_t w_st[9] = {4, 8, 0, 0, 1, 2, 1, 2, 4};
 
 #define TRAP(c) do { regs[R_ARG] = (c); status = ST_TRAP; goto out; } while (0)
 
+// Dispatch: a switch in a loop (small; the Cortex-M builds), or threaded
+// code on x64 (the unix port: speed over size), from the same handlers.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define W_THREADED 1
+#define OP(x) L_##x:
+#define DEFAULT L_def:
+#define NEXT do { \
+        if (fuel <= 0) { \
+            goto out; \
+        } \
+        fuel--; \
+        op = code[pc]; \
+        goto *(&&L_def + w_jt[(uint32_t)op < 256 ? op : 0]); \
+} while (0)
+#else
+#define W_THREADED 0
+#define OP(x) case x:
+#define DEFAULT default:
+#define NEXT break
+#endif
+
 static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
     size_t ncode, nmeta, ntab, nmem, nglob, nstack, nfr, nregs;
     const int32_t *code = w_buf(args[0], &ncode, 2);
@@ -239,141 +267,256 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
     }
     uint32_t pc = regs[R_PC], sp = regs[R_SP], fp = regs[R_FP];
     uint32_t memb = regs[R_MEMB];
+    uint32_t br;
     int status = ST_FUEL;
+#if W_THREADED
+    // threaded dispatch: each handler ends in its own indirect jump (the
+    // same ops and fuel as the switch below, which the Cortex-M builds use)
+    int32_t op;
+    uint64_t a, b;
+    static const int32_t w_jt[256] = {
+        [0x20] = &&L_0x20 - &&L_def,
+        [0x21] = &&L_0x21 - &&L_def,
+        [0x22] = &&L_0x22 - &&L_def,
+        [0x23] = &&L_0x23 - &&L_def,
+        [0x24] = &&L_0x24 - &&L_def,
+        [0x41] = &&L_0x41 - &&L_def,
+        [0x42] = &&L_0x42 - &&L_def,
+        [0xD0] = &&L_0xD0 - &&L_def,
+        [0xD1] = &&L_0xD1 - &&L_def,
+        [0xD4] = &&L_0xD4 - &&L_def,
+        [0xD2] = &&L_0xD2 - &&L_def,
+        [0xD3] = &&L_0xD3 - &&L_def,
+        [0xD5] = &&L_0xD5 - &&L_def,
+        [0xDB] = &&L_0xDB - &&L_def,
+        [0xD9] = &&L_0xD9 - &&L_def,
+        [0xDA] = &&L_0xDA - &&L_def,
+        [0x6A] = &&L_0x6A - &&L_def,
+        [0x6B] = &&L_0x6B - &&L_def,
+        [0x71] = &&L_0x71 - &&L_def,
+        [0x72] = &&L_0x72 - &&L_def,
+        [0x73] = &&L_0x73 - &&L_def,
+        [0x74] = &&L_0x74 - &&L_def,
+        [0x76] = &&L_0x76 - &&L_def,
+        [0x45] = &&L_0x45 - &&L_def,
+        [0x46] = &&L_0x46 - &&L_def,
+        [0x49] = &&L_0x49 - &&L_def,
+        [0x4F] = &&L_0x4F - &&L_def,
+        [0x2D] = &&L_0x2D - &&L_def,
+        [0x00] = &&L_0x00 - &&L_def,
+        [0x04] = &&L_0x04 - &&L_def,
+        [0x05] = &&L_0x05 - &&L_def,
+        [0x0D] = &&L_0x0D - &&L_def,
+        [0x0C] = &&L_0x0C - &&L_def,
+        [0xD6] = &&L_0xD6 - &&L_def,
+        [0xD7] = &&L_0xD7 - &&L_def,
+        [0xD8] = &&L_0xD8 - &&L_def,
+        [0x0E] = &&L_0x0E - &&L_def,
+        [0x0F] = &&L_0x0F - &&L_def,
+        [0x10] = &&L_0x10 - &&L_def,
+        [0x11] = &&L_0x11 - &&L_def,
+        [0x1A] = &&L_0x1A - &&L_def,
+        [0x1B] = &&L_0x1B - &&L_def,
+        [0x3F] = &&L_0x3F - &&L_def,
+        [0x40] = &&L_0x40 - &&L_def
+    };
+    NEXT;
+    {
+        {
+#else
     while (fuel > 0) {
         fuel--;
         int32_t op = code[pc];
         uint64_t a, b;
         switch (op) {
-            case 0x20:
+#endif
+            OP(0x20)
                 st[sp++] = st[fp + code[pc + 1]];
                 pc += 2;
-                break;
-            case 0x21:
+                NEXT;
+            OP(0x21)
                 st[fp + code[pc + 1]] = st[--sp];
                 pc += 2;
-                break;
-            case 0x22:
+                NEXT;
+            OP(0x22)
                 st[fp + code[pc + 1]] = st[sp - 1];
                 pc += 2;
-                break;
-            case 0x23:
+                NEXT;
+            OP(0x23)
                 st[sp++] = gl[code[pc + 1]];
                 pc += 2;
-                break;
-            case 0x24:
+                NEXT;
+            OP(0x24)
                 gl[code[pc + 1]] = st[--sp];
                 pc += 2;
-                break;
-            case 0x41:
+                NEXT;
+            OP(0x41)
                 st[sp++] = (uint32_t)code[pc + 1];
                 pc += 2;
-                break;
-            case 0x42:
+                NEXT;
+            OP(0x42)
                 st[sp++] = (uint64_t)(uint32_t)code[pc + 1] | SHL64((uint64_t)(uint32_t)code[pc + 2], 32);
                 pc += 3;
-                break;
-            case 0xD0:
+                NEXT;
+            OP(0xD0)
                 st[sp++] = w_fop(code[pc + 3], st[fp + code[pc + 1]], (uint32_t)code[pc + 2]);
                 pc += 4;
-                break;
-            case 0xD1:
+                NEXT;
+            OP(0xD1)
                 st[sp++] = w_fop(code[pc + 3], st[fp + code[pc + 1]], st[fp + code[pc + 2]]);
                 pc += 4;
-                break;
-            case 0xD4:
+                NEXT;
+            OP(0xD4)
                 st[sp - 1] = w_fop(code[pc + 2], st[sp - 1], (uint32_t)code[pc + 1]);
                 pc += 3;
-                break;
+                NEXT;
+            // superinstructions with local.set, two constants, a D0 and the
+            // op of its result with the value below (module.py header)
+            OP(0xD2)
+                st[fp + code[pc + 4]] = w_fop(code[pc + 3], st[fp + code[pc + 1]],
+                                              (uint32_t)code[pc + 2]);
+                pc += 5;
+                NEXT;
+            OP(0xD3)
+                st[fp + code[pc + 4]] = w_fop(code[pc + 3], st[fp + code[pc + 1]],
+                                              st[fp + code[pc + 2]]);
+                pc += 5;
+                NEXT;
+            OP(0xD5)
+                sp -= 2;
+                st[fp + code[pc + 2]] = w_fop(code[pc + 1], st[sp], st[sp + 1]);
+                pc += 3;
+                NEXT;
+            OP(0xDB)
+                sp--;
+                st[fp + code[pc + 3]] = w_fop(code[pc + 2], st[sp], (uint32_t)code[pc + 1]);
+                pc += 4;
+                NEXT;
+            OP(0xD9)
+                st[sp] = (uint32_t)code[pc + 1];
+                st[sp + 1] = (uint32_t)code[pc + 2];
+                sp += 2;
+                pc += 3;
+                NEXT;
+            OP(0xDA)
+                st[sp - 1] = w_fop(code[pc + 4], st[sp - 1],
+                                   w_fop(code[pc + 3], st[fp + code[pc + 1]],
+                                         (uint32_t)code[pc + 2]));
+                pc += 5;
+                NEXT;
             // the hottest i32 ops get their own cases (a jump-table entry
             // instead of the range tests under default:)
-            case 0x6A:
+            OP(0x6A)
                 sp--;
                 st[sp - 1] = (uint32_t)(st[sp - 1] + st[sp]);
                 pc++;
-                break;
-            case 0x6B:
+                NEXT;
+            OP(0x6B)
                 sp--;
                 st[sp - 1] = (uint32_t)(st[sp - 1] - st[sp]);
                 pc++;
-                break;
-            case 0x71:
+                NEXT;
+            OP(0x71)
                 sp--;
                 st[sp - 1] &= st[sp];
                 pc++;
-                break;
-            case 0x72:
+                NEXT;
+            OP(0x72)
                 sp--;
                 st[sp - 1] |= st[sp];
                 pc++;
-                break;
-            case 0x73:
+                NEXT;
+            OP(0x73)
                 sp--;
                 st[sp - 1] ^= st[sp];
                 pc++;
-                break;
-            case 0x74:
+                NEXT;
+            OP(0x74)
                 sp--;
                 st[sp - 1] = (uint32_t)((uint32_t)st[sp - 1] << (st[sp] & 31));
                 pc++;
-                break;
-            case 0x76:
+                NEXT;
+            OP(0x76)
                 sp--;
                 st[sp - 1] = (uint32_t)st[sp - 1] >> (st[sp] & 31);
                 pc++;
-                break;
-            case 0x45:
+                NEXT;
+            OP(0x45)
                 st[sp - 1] = st[sp - 1] == 0;
                 pc++;
-                break;
-            case 0x46:
+                NEXT;
+            OP(0x46)
                 sp--;
                 st[sp - 1] = st[sp - 1] == st[sp];
                 pc++;
-                break;
-            case 0x49:
+                NEXT;
+            OP(0x49)
                 sp--;
                 st[sp - 1] = st[sp - 1] < st[sp];
                 pc++;
-                break;
-            case 0x4F:
+                NEXT;
+            OP(0x4F)
                 sp--;
                 st[sp - 1] = st[sp - 1] >= st[sp];
                 pc++;
-                break;
-            case 0x2D: {
+                NEXT;
+            OP(0x2D) {
                 uint64_t ea = st[sp - 1] + (uint32_t)code[pc + 1];
                 if (ea >= memb) {
                     TRAP(T_OOB);
                 }
                 st[sp - 1] = mem[(uint32_t)ea];
                 pc += 2;
-                break;
+                NEXT;
             }
-            case 0x00:
+            OP(0x00)
                 TRAP(T_UNREACH);
-            case 0x04:
+            OP(0x04)
                 pc = st[--sp] ? pc + 2 : (uint32_t)code[pc + 1];
-                break;
-            case 0x05:
+                NEXT;
+            OP(0x05)
                 pc = code[pc + 1];
-                break;
-            case 0x0D:
+                NEXT;
+            OP(0x0D)
                 if (!st[--sp]) {
                     pc += 4;
-                    break;
+                    NEXT;
                 }
                 // fall through: taken
-            case 0x0C: {
-                uint32_t h = fp + code[pc + 2];
-                if (code[pc + 3]) {
+            OP(0x0C)
+                br = pc + 1;
+            take: {
+                // a taken branch: (tgt h n) at code[br]
+                uint32_t h = fp + code[br + 1];
+                if (code[br + 2]) {
                     st[h] = st[sp - 1];
                 }
-                sp = h + code[pc + 3];
-                pc = code[pc + 1];
-                break;
+                sp = h + code[br + 2];
+                pc = code[br];
+                NEXT;
             }
-            case 0x0E: {
+            OP(0xD6)
+                if (!st[fp + code[pc + 1]]) {
+                    pc += 5;
+                    NEXT;
+                }
+                br = pc + 2;
+                goto take;
+            OP(0xD7)
+                if (!w_fop(code[pc + 3], st[fp + code[pc + 1]], st[fp + code[pc + 2]])) {
+                    pc += 7;
+                    NEXT;
+                }
+                br = pc + 4;
+                goto take;
+            OP(0xD8)
+                if (!w_fop(code[pc + 3], st[fp + code[pc + 1]], (uint32_t)code[pc + 2])) {
+                    pc += 7;
+                    NEXT;
+                }
+                br = pc + 4;
+                goto take;
+            OP(0x0E) {
                 uint64_t i = st[--sp];
                 uint32_t k = code[pc + 1];
                 if (i > k) {
@@ -386,9 +529,9 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                 }
                 sp = h + code[e + 2];
                 pc = code[e];
-                break;
+                NEXT;
             }
-            case 0x0F: {
+            OP(0x0F) {
                 int32_t nf = regs[R_NF] - 1;
                 int32_t n = meta[fr[3 * nf + 2] * 6 + 3];
                 if (n) {
@@ -402,10 +545,10 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     status = ST_DONE;
                     goto out;
                 }
-                break;
+                NEXT;
             }
-            case 0x10:
-            case 0x11: {
+            OP(0x10)
+            OP(0x11) {
                 int32_t f;
                 if (op == 0x10) {
                     f = code[pc + 1];
@@ -447,24 +590,24 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                 fp = nfp;
                 sp = nfp + m[2];
                 pc = m[0];
-                break;
+                NEXT;
             }
-            case 0x1A:
+            OP(0x1A)
                 sp--;
                 pc++;
-                break;
-            case 0x1B:
+                NEXT;
+            OP(0x1B)
                 sp -= 2;
                 if (!st[sp + 1]) {
                     st[sp - 1] = st[sp];
                 }
                 pc++;
-                break;
-            case 0x3F:
+                NEXT;
+            OP(0x3F)
                 st[sp++] = (uint32_t)regs[R_PAGES];
                 pc++;
-                break;
-            case 0x40: {
+                NEXT;
+            OP(0x40) {
                 uint64_t d = st[sp - 1];
                 uint64_t old = (uint32_t)regs[R_PAGES];
                 uint64_t nw = old + d;
@@ -480,9 +623,9 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     st[sp - 1] = old;
                 }
                 pc++;
-                break;
+                NEXT;
             }
-            default:
+            DEFAULT
                 if (op >= 0x28 && op <= 0x35) {
                     int k = w_ld[op - 0x28];
                     int n = k & 15;
@@ -496,7 +639,7 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     }
                     st[sp - 1] = (k & 32) ? v : (v & 0xFFFFFFFFu);
                     pc += 2;
-                    break;
+                    NEXT;
                 }
                 if (op >= 0x36 && op <= 0x3E) {
                     int n = w_st[op - 0x36];
@@ -507,7 +650,7 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     }
                     w_store(mem + (uint32_t)ea, st[sp + 1], n);
                     pc += 2;
-                    break;
+                    NEXT;
                 }
                 if (op >= 0x46 && op <= 0x5A && op != 0x50) {
                     // compares: eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u
@@ -539,7 +682,7 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     }
                     st[sp - 1] = r;
                     pc++;
-                    break;
+                    NEXT;
                 }
                 if (op >= 0x6A && op <= 0x78) {
                     sp--;
@@ -585,7 +728,7 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     }
                     st[sp - 1] = r;
                     pc++;
-                    break;
+                    NEXT;
                 }
                 if (op >= 0x7C && op <= 0x8A) {
                     sp--;
@@ -633,7 +776,7 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     }
                     st[sp - 1] = r;
                     pc++;
-                    break;
+                    NEXT;
                 }
                 {
                     // unary ops and conversions
@@ -657,6 +800,7 @@ static mp_obj_t rvmn_wasm_run(size_t n_args, const mp_obj_t *args) {
                     }
                     st[sp - 1] = a;
                     pc++;
+                    NEXT;
                 }
         }
     }

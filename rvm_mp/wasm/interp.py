@@ -343,6 +343,11 @@ def _unop(op, a):
     return (a & M32) - (0x100000000 if a & 0x80000000 else 0) & M64
 
 
+def _fop(f, a, b):
+    """The i32 op of a superinstruction (module._FUSE: none traps)."""
+    return _cmp(f - 0x46, a, b, 32) if f < 0x6A else _binop(f, a, b)[0]
+
+
 # loads: op -> (bytes, signed, result mask)
 _LD = {0x28: (4, 0, M32), 0x29: (8, 0, M64), 0x2C: (1, 1, M32), 0x2D: (1, 0, M32),
        0x2E: (2, 1, M32), 0x2F: (2, 0, M32), 0x30: (1, 1, M64), 0x31: (1, 0, M64),
@@ -402,6 +407,56 @@ def run_py(inst, fuel):
                 pc += 4
             st[sp] = _cmp(f - 0x46, a, b, 32) if f < 0x6A else _binop(f, a, b)[0]
             sp += 1
+        elif op == 0xD2 or op == 0xD3 or op == 0xD5 or op == 0xDB:
+            # an i32 op into a local (module.py header)
+            if op == 0xD5:
+                sp -= 2
+                a = st[sp]
+                b = st[sp + 1]
+                f = code[pc + 1]
+                y = code[pc + 2]
+                pc += 3
+            elif op == 0xDB:
+                sp -= 1
+                a = st[sp]
+                b = code[pc + 1] & M32
+                f = code[pc + 2]
+                y = code[pc + 3]
+                pc += 4
+            else:
+                a = st[fp + code[pc + 1]]
+                b = code[pc + 2] & M32 if op == 0xD2 else st[fp + code[pc + 2]]
+                f = code[pc + 3]
+                y = code[pc + 4]
+                pc += 5
+            st[fp + y] = _fop(f, a, b)
+        elif op == 0xD6 or op == 0xD7 or op == 0xD8:
+            # br_if on a local or an i32 op of locals/constants
+            if op == 0xD6:
+                c = st[fp + code[pc + 1]]
+                e = pc + 2
+            else:
+                b = code[pc + 2] & M32 if op == 0xD8 else st[fp + code[pc + 2]]
+                c = _fop(code[pc + 3], st[fp + code[pc + 1]], b)
+                e = pc + 4
+            if c:
+                n = code[e + 2]
+                h = fp + code[e + 1]
+                if n:
+                    st[h] = st[sp - 1]
+                sp = h + n
+                pc = code[e]
+            else:
+                pc = e + 3
+        elif op == 0xD9:
+            st[sp] = code[pc + 1] & M32
+            st[sp + 1] = code[pc + 2] & M32
+            sp += 2
+            pc += 3
+        elif op == 0xDA:
+            st[sp - 1] = _fop(code[pc + 4], st[sp - 1],
+                              _fop(code[pc + 3], st[fp + code[pc + 1]], code[pc + 2] & M32))
+            pc += 5
         elif op == 0x0D:
             sp -= 1
             if st[sp]:

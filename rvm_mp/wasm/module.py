@@ -20,6 +20,15 @@
 #     0xD0 x c op   push op(local x, c)      (superinstructions: i32 ops
 #     0xD1 x y op   push op(local x, local y) that cannot trap, _FUSE;
 #     0xD4 c op     top = op(top, c)          never across a branch target)
+#     0xD2 x c op y local y = op(local x, c)        (D0 + local.set y)
+#     0xD3 x z op y local y = op(local x, local z)  (D1 + local.set y)
+#     0xD5 op y     local y = op(pop2)               (op + local.set y)
+#     0xDB c op y   local y = op(pop, c)             (D4 + local.set y)
+#     0xD6 x tgt h n          branch when local x != 0   (local.get + br_if)
+#     0xD7 x z op tgt h n     branch when op(local x, local z) != 0
+#     0xD8 x c op tgt h n     branch when op(local x, c) != 0
+#     0xD9 a b      push a, push b                   (two i32.const)
+#     0xDA x c op op2         top = op2(top, op(local x, c))  (D0 + op2)
 #     loads/stores: op offset    local/global ops: op index
 #   h counts from the frame pointer fp (locals first, then operands).
 #
@@ -406,7 +415,20 @@ def _translate(m, f, r, end, out):
             lt = label_types(c)
             for t in reversed(lt):
                 pop(t)
-            emit(op)
+            k = out[s1] if op == 0x0D and s1 >= bar else -1
+            ln = len(out) - s1
+            if k == 0x20 and ln == 2:
+                # the condition straight from a local or an i32 op of
+                # locals/constants: one dispatch
+                out[s1] = 0xD6
+                fused = True
+            elif (k == 0xD0 or k == 0xD1) and ln == 4:
+                out[s1] = 0xD8 if k == 0xD0 else 0xD7
+                fused = True
+            else:
+                emit(op)
+            if fused:
+                s2 = -1
             branch(c)
             if op == 0x0C:
                 unreachable()
@@ -487,6 +509,26 @@ def _translate(m, f, r, end, out):
                 pop(t)
                 if op == 0x22:
                     vals.append(t)
+            if op == 0x21 and s1 >= bar:
+                # an i32 superinstruction or op whose result goes to a local
+                k = out[s1]
+                ln = len(out) - s1
+                if (k == 0xD0 or k == 0xD1) and ln == 4:
+                    out[s1] = 0xD2 if k == 0xD0 else 0xD3
+                    emit(i)
+                elif k == 0xD4 and ln == 3:
+                    out[s1] = 0xDB
+                    emit(i)
+                elif ln == 1 and k in _FUSE:
+                    out[s1] = 0xD5
+                    emit(k)
+                    emit(i)
+                else:
+                    k = -1
+                if k >= 0:
+                    s2 = -1
+                    fused = True
+                    continue
             emit(op)
             emit(i)
         elif op == 0x23 or op == 0x24:
@@ -530,7 +572,12 @@ def _translate(m, f, r, end, out):
         elif op == 0x41:
             v = r.sleb(32)
             vals.append(I32)
-            emit(0x41)
+            if s1 >= bar and len(out) == s1 + 2 and out[s1] == 0x41:
+                out[s1] = 0xD9     # two constants: one dispatch
+                s2 = -1
+                fused = True
+            else:
+                emit(0x41)
             emit(v - (1 << 32) if v >= 1 << 31 else v)
         elif op == 0x42:
             v = r.sleb(64)
@@ -576,6 +623,13 @@ def _translate(m, f, r, end, out):
                     s2 = -1
                     fused = True
                     continue
+            if op in _FUSE and s1 >= bar and len(out) == s1 + 4 and out[s1] == 0xD0:
+                # an op of the value below and a D0: one dispatch
+                out[s1] = 0xDA
+                emit(op)
+                s2 = -1
+                fused = True
+                continue
             emit(op)
 
 

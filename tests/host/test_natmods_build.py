@@ -26,7 +26,11 @@ MODS = ("rvmn_crc", "rvmn_cut", "rvmn_link", "rvmn_p1", "rvmn_pick", "rvmn_wasm"
 ARCH_NO = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7, "armv7emdp": 8}
 # code budget per natmod (text bytes): they stay small
 TEXT_MAX = {"rvmn_link": 2600, "rvmn_pick": 1600, "rvmn_cut": 1900,
-            "rvmn_p1": 1100, "rvmn_crc": 400, "rvmn_wasm": 4800}
+            "rvmn_p1": 1100, "rvmn_crc": 400, "rvmn_wasm": 5000}
+# x64 (the unix port, no board): the WebAssembly executor is built for
+# speed there (threaded dispatch, -O2, its i32 op inlined per
+# superinstruction; native/rvmn_wasm/Makefile)
+TEXT_MAX_X64 = {"rvmn_wasm": 16384}
 
 
 def _built(arch):
@@ -61,7 +65,8 @@ def test_every_natmod_built_for_its_arch_and_small(arch):
         assert data[0:2] == b"M\x06", m
         assert data[2] == (ARCH_NO[arch] << 2) | 3, (m, arch, data[2])
         text = rep["modules"][m]["text"]
-        assert 0 < text <= TEXT_MAX[m], (m, arch, text)
+        top = TEXT_MAX_X64.get(m, TEXT_MAX[m]) if arch == "x64" else TEXT_MAX[m]
+        assert 0 < text <= top, (m, arch, text)
         assert rep["modules"][m]["mpy"] == len(data)
 
 

@@ -39,6 +39,37 @@ def test_corpus_natmod():
     assert _corpus("natmod") == _corpus("portable")
 
 
+def _words(m, name):
+    md = m.meta()
+    fi = m.export_func(name)
+    start = md[fi * 6]
+    ends = sorted(md[i * 6] for i in range(len(m.funcs)) if md[i * 6] > start)
+    return list(m.code[start:ends[0] if ends else len(m.code)])
+
+
+def test_superinstructions_are_made():
+    # tests/wasm/fused.wast runs in the corpus above; here: the translation
+    # made the superinstruction each of its functions is about (else that
+    # corpus would not test it)
+    idx = wasmkit.index()
+    js = [r for r in idx["corpus"] if "fused" in r][0]
+    import json
+    with open(wasmkit.OUT + "/" + js) as f:
+        cmds = json.load(f)["commands"]
+    wasm = [c["filename"] for c in cmds if c["type"] == "module"][0]
+    m = module.load(wasmkit.read(js.rsplit("/", 1)[0] + "/" + wasm))
+    want = {"d2": 0xD2, "d3": 0xD3, "d5": 0xD5, "db": 0xDB, "d6": 0xD6,
+            "d6_top": 0xD6, "d6_val": 0xD6, "d7": 0xD7, "d8": 0xD8, "d8_val": 0xD8,
+            "d9": 0xD9, "d9_store": 0xD9, "da": 0xDA, "da_cmp": 0xDA, "da_neg": 0xDA}
+    for name, op in want.items():
+        assert _words(m, name)[0:1] != [] and op in _words(m, name), (name, _words(m, name))
+    # the CRC step: seven dispatches per bit
+    w = _words(m, "crc8")
+    loop = w[w.index(0xD0):]
+    assert [loop[0], loop[4], loop[7], loop[12], loop[13], loop[16], loop[21]] == \
+        [0xD0, 0xD9, 0xDA, 0x71, 0xD5, 0xD2, 0xD6], loop
+
+
 def test_natmod_loaded_on_micropython():
     import sys
     if sys.implementation.name == "micropython":
