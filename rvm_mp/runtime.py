@@ -564,6 +564,8 @@ class Runtime:
             s = c.stat()   # a WebAssembly partition: fuel used, memory
             info["wasm"] = "fuel=%d mem=%d/%d %s" % (s["fuel"], s["mem"], s["cap"],
                                                      s["impl"])
+            if s.get("rid") is not None:   # the memory is a kernel region
+                info["wasm"] += " region=%d" % s["rid"]
         return info
 
     def checkpoint(self, pid, extra=b"", caller=0):

@@ -56,6 +56,9 @@ def test_memory_is_a_region_of_the_partition_in_its_quota():
         rid = c.rid
         assert rm.regions_of(f) == [rid] and rid in rm.live
         assert rm.regions[rid].size == 128 and rm.regions[rid].owner == f
+        s = c.stat()
+        assert rt.task_info(f)["wasm"] == "fuel=%d mem=128/128 %s region=%d" % (
+            s["fuel"], s["impl"], rid)
         # the rest of the quota is what the partition can still allocate
         assert rm.alloc(f, 80) is errors.EQUOTA
         r2 = rm.alloc(f, 72)
