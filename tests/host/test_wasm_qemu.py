@@ -1,6 +1,6 @@
 """rvmn_wasm cross-built for Cortex-M (armv6m: soft 64-bit multiply, shifts
 and division, no jump tables; armv7m) on the emulated Cortex-M3 board: the
-i32/i64/control/memory corpus modules' calls (translated on the host by
+i32/i64/control/memory/fused corpus modules' calls (translated on the host by
 rvm_mp/wasm/module.py) give the results and traps of the portable executor."""
 import json
 import os
@@ -26,7 +26,7 @@ def _cases():
     import wasm_corpus
     wasm_corpus.build()
     out = []
-    for name in ("i32", "i64", "control", "memory"):
+    for name in ("i32", "i64", "control", "memory", "fused"):
         d = os.path.join(CORPUS, "corpus", name)
         script = json.load(open(os.path.join(d, name + ".json")))
         m = module.load(open(os.path.join(d, name + ".0.wasm"), "rb").read())

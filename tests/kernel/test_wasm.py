@@ -60,7 +60,7 @@ def test_superinstructions_are_made():
     m = module.load(wasmkit.read(js.rsplit("/", 1)[0] + "/" + wasm))
     want = {"d2": 0xD2, "d3": 0xD3, "d5": 0xD5, "db": 0xDB, "d6": 0xD6,
             "d6_top": 0xD6, "d6_val": 0xD6, "d7": 0xD7, "d8": 0xD8, "d8_val": 0xD8,
-            "d9": 0xD9, "d9_store": 0xD9, "da": 0xDA, "da_cmp": 0xDA, "da_neg": 0xDA}
+            "d9": 0xD9, "d9_mul": 0xD9, "da": 0xDA, "da_cmp": 0xDA, "da_neg": 0xDA}
     for name, op in want.items():
         assert _words(m, name)[0:1] != [] and op in _words(m, name), (name, _words(m, name))
     # the CRC step: seven dispatches per bit
