@@ -31,7 +31,11 @@ async def main(rvm):
 
 
 def _wasm(name):
-    return wasmkit.read(wasmkit.index()["agents"][name])
+    idx = wasmkit.index()
+    if name not in idx["agents"]:
+        raise AssertionError("agent %s not built: %s" % (name, idx.get("skipped", {}).get(
+            name, "see tools/wasm_corpus.py")))
+    return wasmkit.read(idx["agents"][name])
 
 
 def _load_wasm(rt, name, code, spec=None, man=None):
