@@ -894,6 +894,8 @@ class Runtime:
 
     # ---- ends and faults ------------------------------------------------------------
     def _exit(self, t, status, code, now):
+        if t.out:   # what it printed in its last slice
+            self._drain(t)
         self.log.emit(kinds.AGENT_EXIT, 0, t.pid, status, code,
                       ticks_diff(now, t.started))
         self.sched.unheap(t)
@@ -905,6 +907,8 @@ class Runtime:
         t.coro = None  # drop the dead coroutine (and its heap) first
         self._close(t, c)
         c = None
+        if t.out:   # what it printed in its last slice or its finally blocks
+            self._drain(t)
         action = self.faults.agent_fault(t, exc)
         code = F.error_code(exc)
         exc = None

@@ -750,6 +750,18 @@ async def main(rvm):
 """, after=after)
 
 
+def test_output_of_the_last_slice_is_kept():
+    # an agent that prints and returns, or prints and fails, in one slice:
+    # its text still reaches its log channel and is witnessed
+    for body, tag in (("    print('bye-now')\n    return", b"bye-now"),
+                      ("    print('boom-now')\n    raise ValueError", b"boom-now")):
+        def after(rt, k, pf, a, recs, tag=tag):
+            assert tag in rt.outlog.get(a, b"")
+            out = [f for f in recs if f[3] == kinds.AGENT_OUTPUT]
+            assert out and all(f[5] == a for f in out)
+        _attack("async def main(rvm):\n" + body + "\n", after=after)
+
+
 # ---- 7. malformed arguments ---------------------------------------------------
 def test_malformed_region_arguments_are_refused():
     a, found, called, recs = _attack("""
