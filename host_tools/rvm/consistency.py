@@ -90,7 +90,7 @@ def consistency(old, new, key=None, pubkey=None):
     hl = link_at(old, ro["first_seq"], hs)
     out["old_head"] = {"seq": hs, "link": hl.hex()}
     try:
-        nfirst = V.parse_header(new)[2]
+        nfirst = V.parse_header(new[0:HDR])[2]
     except ValueError:
         nfirst = ro["first_seq"]
     rn = V.verify_bytes(new, key, key_at(ro, pubkey, nfirst) if pubkey else None)
@@ -162,7 +162,16 @@ def summary_line(rep, new_path, old_path):
 
 
 def consistency_files(new_path, old_path, key=None, pubkey=None):
-    return consistency(V.read_log(old_path), V.read_log(new_path), key, pubkey)
+    """consistency() of two files, each read on demand (V.FileImage)."""
+    old = V.open_log(old_path)
+    try:
+        new = V.open_log(new_path)
+        try:
+            return consistency(old, new, key, pubkey)
+        finally:
+            V.close_log(new)
+    finally:
+        V.close_log(old)
 
 
 __all__ = ["consistency", "consistency_files", "check_head", "sealed_heads",

@@ -681,11 +681,44 @@ def _report(rep, first, nrec, extra, bad_i, reason, seals, info, pubkey):
     return rep
 
 
-def verify_bytes(data, key=None, pubkey=None, info=None, chunk=CHUNK):
-    """Verify a whole .rvmw image: HMAC seals with `key`, Ed25519 seals with
-    `pubkey` (either may be None). Returns a report dict (never raises for
-    bad logs; the verdict says what is wrong). info["seal_idx"] lists the
-    index of the last record each valid seal authenticates."""
+class FileImage:
+    """A .rvmw file read on demand (pread), in place of its bytes: len(),
+    indexing and slicing read the file; verify_bytes() streams it."""
+
+    def __init__(self, path):
+        self.src = _File(path)
+
+    def __len__(self):
+        return self.src.size
+
+    def __getitem__(self, k):
+        n = self.src.size
+        if isinstance(k, slice):
+            a, b, step = k.indices(n)
+            if step != 1:
+                raise ValueError("FileImage slices have no step")
+            return self.src.read(a, max(0, b - a))
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError(k)
+        return self.src.read(k, 1)[0]
+
+    def close(self):
+        self.src.close()
+
+
+def verify_bytes(data, key=None, pubkey=None, info=None, chunk=None, jobs=None):
+    """Verify a whole .rvmw image (bytes, or a FileImage: streamed by `jobs`
+    processes, default one per core): HMAC seals with `key`, Ed25519 seals
+    with `pubkey` (either may be None). Returns a report dict (never raises
+    for bad logs; the verdict says what is wrong). info["seal_idx"] lists
+    the index of the last record each valid seal authenticates (kept only
+    when `info` is given, for a FileImage)."""
+    chunk = chunk or CHUNK
+    if isinstance(data, FileImage):
+        return _verify(data.src, key, pubkey, info, cpu_count() if jobs is None else jobs,
+                       chunk, _Tally() if info is None else None)
     if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
     return _verify(_Bytes(data), key, pubkey, info, 1, chunk)
@@ -699,26 +732,33 @@ def read_log(path):
         raise RvmToolError("cannot read %s: %s" % (path, e.strerror or e), EXIT_USAGE)
 
 
-def verify_file(path, key=None, pubkey=None, jobs=None, chunk=CHUNK):
-    """Verify the .rvmw file at `path` without loading it: chunks of `chunk`
-    records are checked by `jobs` worker processes (default: one per core;
-    1 checks in this process). Same report as verify_bytes() on the whole
-    file, except info["seal_idx"] (only the count and the last seal are
-    kept). Memory stays bounded whatever the file's size."""
-    import stat
+def open_log(path):
+    """A FileImage of a regular file, else (a pipe, a device) its bytes.
+    RvmToolError (exit 2) when it cannot be read."""
     import os
+    import stat
     try:
         regular = stat.S_ISREG(os.stat(path).st_mode)
     except OSError as e:
         raise RvmToolError("cannot read %s: %s" % (path, e.strerror or e), EXIT_USAGE)
-    if not regular:  # a pipe or device: no size to cut it by
-        return verify_bytes(read_log(path), key, pubkey, chunk=chunk)
-    src = _File(path)
+    return FileImage(path) if regular else read_log(path)
+
+
+def close_log(img):
+    if isinstance(img, FileImage):
+        img.close()
+
+
+def verify_file(path, key=None, pubkey=None, jobs=None, chunk=None):
+    """Verify the .rvmw file at `path` without loading it: chunks of `chunk`
+    records are checked by `jobs` worker processes (default: one per core;
+    1 checks in this process). Same report as verify_bytes() on the file's
+    bytes; memory stays bounded whatever the file's size."""
+    img = open_log(path)
     try:
-        return _verify(src, key, pubkey, None, cpu_count() if jobs is None else jobs,
-                       chunk, _Tally())
+        return verify_bytes(img, key, pubkey, chunk=chunk, jobs=jobs)
     finally:
-        src.close()
+        close_log(img)
 
 
 def exit_code(rep):

@@ -395,3 +395,45 @@ def test_one_million_records_streamed_in_bounded_memory(tmp_path):
     r = subprocess.run([_rvm(), "verify", p, "--key-hex", KEYHEX], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "first bad record seq %d:" % (n - 1) in r.stdout
+
+
+def _two_pulls(variant=0):
+    """(OLD, NEW, NEW from seq 250) of one HMAC-sealing device: OLD pulled
+    after 300 records, NEW after 700; variant != 0 rewrites record 120."""
+    log = WitnessLog(DEV, boot=1, key=KEY, ring=1024, seal_every=64,
+                     clock=wvectors.FixedClock())
+    out = []
+    for i in range(700):
+        log.emit(K.IPC_SEND, 2, 3, i, variant if i == 120 else 0)
+        log.service()
+        if i == 299:
+            log.seal()
+            b = io.BytesIO()
+            log.export(b)
+            out.append(b.getvalue())
+    log.seal()
+    for lo in (0, 250):
+        b = io.BytesIO()
+        log.export(b, lo)
+        out.append(b.getvalue())
+    return out
+
+
+def test_since_streams_both_files_same_verdicts(tmp_path, monkeypatch):
+    from host_tools.rvm import consistency as C
+    old, new, rng = _two_pulls()
+    _, forked, _ = _two_pulls(variant=9)
+    cases = {"consistent": (new, old), "range": (rng, old), "forked": (forked, old),
+             "truncated": (old[:HDR + 64 * 100], new), "gap": (new[:HDR], old),
+             "tampered": (flipped(new, HDR + 500 * 64 + 40), old)}
+    monkeypatch.setattr(V, "CHUNK", 64)  # many chunks per file
+    seen = set()
+    for name, (n_img, o_img) in cases.items():
+        pn, po = tmp_path / (name + "_new.rvmw"), tmp_path / (name + "_old.rvmw")
+        pn.write_bytes(n_img)
+        po.write_bytes(o_img)
+        want = C.consistency(o_img, n_img, KEY)
+        got = C.consistency_files(str(pn), str(po), KEY)
+        assert got == want, (name, got, want)
+        seen.add(got["verdict"])
+    assert {"consistent", "forked", "truncated", "tampered"} <= seen, seen
