@@ -1,9 +1,11 @@
 """Off-device verification of .rvmw witness logs (DESIGN.md section 6).
 
-verify_bytes() is the plain function; `rvm verify` is the thin CLI over it.
-The chain is recomputed from the header's anchor; every seal's HMAC is
-checked with the `cryptography` package; the first bad record is reported
-with its seq and the reason. Verdicts:
+verify_bytes() is the plain function (bytes, or a FileImage read on
+demand); verify_file() streams a file; `rvm verify` is the thin CLI over it.
+The chain is recomputed from the header's anchor; HMAC seals are checked
+with the standard library's hmac, Ed25519 seals with the `cryptography`
+package; the first bad record is reported with its seq and the reason.
+Verdicts:
 
   verified   chain intact and sealed through the last record, or with an
              unsealed tail that is reported (exit 0)
@@ -31,6 +33,16 @@ against the true previous link. Two consequences:
     first bad record r (the seq or the link check of r fails); scan() on a
     window [lo, hi) is therefore the full verdict for a change inside it,
     given that the unchanged log passes. The tamper tests use this.
+  * parallelism: for the same reason a chunk of records [lo, hi) is checked
+    from its own bytes and the 32 before it, in any order, by any process
+    (see "the streaming verifier" below); only the seal walk is sequential.
+
+Where the time goes: per record, one hashlib copy, update and digest
+(about 0.7 us of CPU on the development host, 80-90 % of the total; the
+same work as one `sha256(64 bytes).digest()`). hashlib has no call that
+hashes many messages, and for 68 bytes it holds the GIL, so threads do not
+help; processes do. The rest (seq column, kind scan, reads) is done on
+whole chunks by C code.
 """
 import array
 import hashlib
