@@ -584,8 +584,9 @@ def _results(src, ctx, nrec, jobs, chunk):
 
 
 def _verify(src, key, pubkey, info, jobs, chunk, seals=None):
-    """Verify the image `src` (_Bytes or _File) chunk by chunk; returns
-    (report, info). The verdict is the one scan() gives on the whole image."""
+    """Verify the image `src` (_Bytes or _File) chunk by chunk with `jobs`
+    processes; returns the report. The verdict is the one scan() gives on
+    the whole image. `seals` collects the valid seals (a list by default)."""
     rep = {"verdict": None, "records": 0, "first_seq": None, "last_seq": None,
            "sealed_through": None, "seals": 0, "unsealed_tail": 0,
            "bad_seq": None, "reason": None, "device_id": None,
