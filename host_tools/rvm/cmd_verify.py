@@ -46,7 +46,7 @@ def run(args, transport=None):
     pub = V.parse_pubkey(args.pubkey) if args.pubkey is not None else None
     if args.since:
         from . import consistency as C
-        rep = C.consistency_files(args.file, args.since, key, pub)
+        rep = C.consistency_files(args.file, args.since, key, pub, jobs=args.jobs)
         if args.json:
             print(json.dumps(rep, sort_keys=True))
         else:

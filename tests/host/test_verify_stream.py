@@ -433,7 +433,7 @@ def test_since_streams_both_files_same_verdicts(tmp_path, monkeypatch):
         pn.write_bytes(n_img)
         po.write_bytes(o_img)
         want = C.consistency(o_img, n_img, KEY)
-        got = C.consistency_files(str(pn), str(po), KEY)
+        got = C.consistency_files(str(pn), str(po), KEY, jobs=2)
         assert got == want, (name, got, want)
         seen.add(got["verdict"])
     assert {"consistent", "forked", "truncated", "tampered"} <= seen, seen
