@@ -389,7 +389,7 @@ def scan(data, key, first, anchor, lo, hi, pubkey=None, device_id=None,
 # completely, and every Ed25519 signature against the key given at the
 # start (the parent redoes it only after a rotation).
 
-CHUNK = 65536          # records per chunk: 4 MiB read at a time
+CHUNK = 16384          # records per chunk: 1 MiB read at a time
 _WINDOW = 4            # records a seal group check reads, from the seal on
 
 

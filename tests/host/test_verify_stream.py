@@ -372,7 +372,7 @@ def _rvm():
 
 
 def test_process_peak_memory_sample(tmp_path):
-    """`rvm verify` as a process on a 4.3 MB log of two chunks, two jobs:
+    """`rvm verify` as a process on a log of two chunks, two jobs:
     peak RSS under 64 MB (the whole-file verifier needed 3.4x the file)."""
     p, _ = _write_big(tmp_path, V.CHUNK + 2000)
     rc, kb = _max_rss_kb([_rvm(), "verify", p, "--key-hex", KEYHEX, "--jobs", "2"])
