@@ -119,15 +119,30 @@ def _positions(n, chunk):
     return sorted(r for r in out if 0 <= r < n)
 
 
-@pytest.mark.parametrize("jobs", [1, 2, 3])
-def test_tamper_reported_exactly_at_and_inside_chunk_boundaries(tmp_path, log1000, jobs):
+def _tamper_sweep(tmp_path, log1000, jobs, byts):
     chunk = 64
     for r in _positions(1000, chunk):
-        for byte in (0, 2, 10, 20, 33, 63):  # seq, kind, payload, link
+        for byte in byts:
             d = flipped(log1000, HDR + r * 64 + byte)
             rep = streamed(tmp_path, d, jobs=jobs, chunk=chunk)
             same(rep, V.verify_bytes(d, KEY))
             assert rep["verdict"] == "tampered" and rep["bad_seq"] == r, (r, byte, rep)
+
+
+ALL_FIELDS = (0, 2, 10, 20, 33, 63)  # seq (0, 2), kind, payload, link (33, 63)
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_tamper_reported_exactly_at_and_inside_chunk_boundaries(tmp_path, log1000, jobs):
+    # one process: every field; with workers (a fork per verify): the seq
+    # and the link reasons
+    _tamper_sweep(tmp_path, log1000, jobs, ALL_FIELDS if jobs == 1 else (1, 40))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_tamper_every_field_with_workers(tmp_path, log1000, jobs):
+    _tamper_sweep(tmp_path, log1000, jobs, ALL_FIELDS)
 
 
 def test_two_changes_the_first_is_reported_even_from_a_later_worker(tmp_path, log1000):
