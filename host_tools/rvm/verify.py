@@ -519,7 +519,7 @@ def _results(src, ctx, nrec, jobs, chunk):
     forked processes take chunks k with k % jobs == 1, 2, ...; this process
     checks the chunks k % jobs == 0 itself and reads the others' results
     from their pipes in file order. A worker blocks when its pipe is full,
-    so none runs more than a few chunks ahead: memory stays bounded. A
+    so what is in flight is bounded by the pipe: memory stays bounded. A
     worker stops after its first chunk with a bad record; the workers are
     killed as soon as the caller stops reading (first bad record found)."""
     import os
