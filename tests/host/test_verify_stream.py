@@ -473,3 +473,31 @@ def test_since_streams_both_files_same_verdicts(tmp_path, monkeypatch):
         assert got == want, (name, got, want)
         seen.add(got["verdict"])
     assert {"consistent", "forked", "truncated", "tampered"} <= seen, seen
+
+
+def test_a_dead_worker_or_a_shrinking_file_is_one_line_exit_2(tmp_path, log1000, monkeypatch,
+                                                               capsys):
+    p = tmp_path / "a.rvmw"
+    p.write_bytes(log1000)
+    real = V._chunk
+
+    def dying(src, lo, hi, ctx):
+        if lo == 64:  # chunk 1: a worker's, when jobs == 2
+            os._exit(7)
+        return real(src, lo, hi, ctx)
+
+    monkeypatch.setattr(V, "_chunk", dying)
+    monkeypatch.setattr(V, "CHUNK", 64)
+    rc = cli.main(["verify", str(p), "--key-hex", KEYHEX, "--jobs", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == "rvm: cannot verify %s: a worker process died" % p
+    monkeypatch.setattr(V, "_chunk", real)
+    f = V._File(str(p))
+    try:
+        with open(p, "r+b") as g:
+            g.truncate(HDR + 64 * 100)
+        with pytest.raises(V.RvmToolError) as e:
+            f.read(HDR + 64 * 64, 64 * 64)
+        assert "shrank" in str(e.value) and e.value.code == 2
+    finally:
+        f.close()
