@@ -29,19 +29,22 @@ COMMANDS = [
 ]
 
 
-def build_parser():
+def build_parser(only=None):
+    """The parser of every command, or of the command `only` (what a run
+    of one command needs: the other command modules are not imported)."""
     p = argparse.ArgumentParser(
         prog="rvm", description="RVM-MP host tools: build, flash, deploy, "
         "control and audit RVM-MP boards.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else [only]:
         mod = importlib.import_module("host_tools.rvm.cmd_" + name)
         mod.register(sub)
     return p
 
 
 def main(argv=None, transport=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

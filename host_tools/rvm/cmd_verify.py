@@ -1,8 +1,20 @@
 """rvm verify FILE [--key-hex HEX] [--pubkey HEX|FILE] [--since OLD] [--json]
-(at least one key; with both, a log that changed seal kind is checked whole)"""
+[--jobs N] (at least one key; with both, a log that changed seal kind is
+checked whole)"""
+import argparse
 import json
 
 from . import verify as V
+
+
+def _jobs(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("--jobs needs a whole number >= 1, got %r" % text)
+    return n
 
 
 def register(sub):
@@ -21,6 +33,9 @@ def register(sub):
     p.add_argument("--since", metavar="OLD", help="an earlier pull of the same "
                    "device: prove FILE extends it")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="processes that check the file's chunks (default: one "
+                   "per core; 1 checks in this process)")
     p.set_defaults(func=run, parser=p)
 
 
@@ -31,13 +46,13 @@ def run(args, transport=None):
     pub = V.parse_pubkey(args.pubkey) if args.pubkey is not None else None
     if args.since:
         from . import consistency as C
-        rep = C.consistency_files(args.file, args.since, key, pub)
+        rep = C.consistency_files(args.file, args.since, key, pub, jobs=args.jobs)
         if args.json:
             print(json.dumps(rep, sort_keys=True))
         else:
             print(C.summary_line(rep, args.file, args.since))
         return C.exit_code(rep)
-    rep = V.verify_file(args.file, key, pub)
+    rep = V.verify_file(args.file, key, pub, jobs=args.jobs)
     if args.json:
         print(json.dumps(rep, sort_keys=True))
     else:

@@ -76,10 +76,11 @@ def check_head(data, rep, head_seq, head_link):
     return "forked", None, "link of seq %d differs" % head_seq
 
 
-def consistency(old, new, key=None, pubkey=None):
-    """Verify OLD and NEW (images) and prove NEW extends OLD's sealed head.
-    Returns a report dict."""
-    ro = V.verify_bytes(old, key, pubkey)
+def consistency(old, new, key=None, pubkey=None, jobs=None):
+    """Verify OLD and NEW (images: bytes or V.FileImage, the latter checked
+    by `jobs` processes) and prove NEW extends OLD's sealed head. Returns a
+    report dict."""
+    ro = V.verify_bytes(old, key, pubkey, jobs=jobs)
     out = {"verdict": None, "old": ro, "new": None, "old_head": None,
            "diverge_seq": None, "reason": None, "tail_differs_at": None}
     if ro["verdict"] != "verified":
@@ -90,10 +91,11 @@ def consistency(old, new, key=None, pubkey=None):
     hl = link_at(old, ro["first_seq"], hs)
     out["old_head"] = {"seq": hs, "link": hl.hex()}
     try:
-        nfirst = V.parse_header(new)[2]
+        nfirst = V.parse_header(new[0:HDR])[2]
     except ValueError:
         nfirst = ro["first_seq"]
-    rn = V.verify_bytes(new, key, key_at(ro, pubkey, nfirst) if pubkey else None)
+    rn = V.verify_bytes(new, key, key_at(ro, pubkey, nfirst) if pubkey else None,
+                        jobs=jobs)
     out["new"] = rn
     if rn["verdict"] != "verified":
         out["verdict"] = rn["verdict"]
@@ -161,8 +163,17 @@ def summary_line(rep, new_path, old_path):
     return "%s: %s vs %s: %s" % (rep["verdict"], new_path, old_path, rep["reason"])
 
 
-def consistency_files(new_path, old_path, key=None, pubkey=None):
-    return consistency(V.read_log(old_path), V.read_log(new_path), key, pubkey)
+def consistency_files(new_path, old_path, key=None, pubkey=None, jobs=None):
+    """consistency() of two files, each read on demand (V.FileImage)."""
+    old = V.open_log(old_path)
+    try:
+        new = V.open_log(new_path)
+        try:
+            return consistency(old, new, key, pubkey, jobs)
+        finally:
+            V.close_log(new)
+    finally:
+        V.close_log(old)
 
 
 __all__ = ["consistency", "consistency_files", "check_head", "sealed_heads",
