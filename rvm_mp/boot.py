@@ -328,6 +328,12 @@ class Boot:
         err6 = self._start_agents(rt)
         t = self._phase(t, err6)
         self._emit_phase(6)
+        wspec = prof.get("watchdog")
+        if wspec:  # the last resort where a port cannot preempt
+            hw = pf.watchdog(wspec) if hasattr(pf, "watchdog") else None
+            if hw is not None:
+                from .watchdog import attach
+                attach(rt, hw, wspec)
         # 7 scheduler start + attestation
         rt.sched.start(pf.ticks_ms())
         self.digest = attest(None, prof_hash, rt.measured, dmods)

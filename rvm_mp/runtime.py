@@ -203,6 +203,7 @@ class Runtime:
         # "slice_ms": 0 turns it off
         sl = sc.get("slice_ms", 200)
         self.guard = None
+        self.wdog = None   # the board's watchdog (watchdog.py), set by boot
         if sl:
             from .preempt import Guard
             self.guard = Guard(sl)
@@ -1104,6 +1105,8 @@ class Runtime:
                 n += 1
                 if not ran or not n & 3:
                     self.maybe_service()
+                    if self.wdog is not None:   # rate-limited in feed()
+                        self.wdog.feed()
                 ctl = self.control
                 if ctl is not None and ctl.reboot_requested:
                     self.stop(3)
@@ -1147,6 +1150,8 @@ class Runtime:
             if t.coro is not None:  # end each agent (its finally blocks gated)
                 self._drop(t)
         self._shutdown_records(reason)
+        if self.wdog is not None:
+            self.wdog.stop()
         if self.log.store is not None:
             self.log.store.close()
         self.gate.uninstall()
