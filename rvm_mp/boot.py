@@ -329,7 +329,8 @@ class Boot:
         t = self._phase(t, err6)
         self._emit_phase(6)
         wspec = prof.get("watchdog")
-        if wspec:  # the last resort where a port cannot preempt
+        if wspec and wspec.get("enabled", True):  # the last resort where a
+            # port cannot preempt (docs/agents.md, Preemption)
             hw = pf.watchdog(wspec) if hasattr(pf, "watchdog") else None
             if hw is not None:
                 from .watchdog import attach

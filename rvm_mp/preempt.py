@@ -83,8 +83,9 @@ class Guard:
         self.q = 0          # the armed agent has a heap quota: the watcher
         #                     then uses the allocation-free wall clock, so
         #                     it adds nothing to what the guard measures
-        self.wd = None      # the board's Watchdog (watchdog.py): the
-        #                     resumed partition is marked in its scratch word
+        self.wd = None      # the board's Watchdog (watchdog.py) and its
+        self.wmark = None   # hardware's mark(word): the resumed partition is
+        #                     named in the word that survives a reset
         self.ok = _start(self)
 
     def arm(self, t):
@@ -97,17 +98,17 @@ class Guard:
         self.gen = g
         self.armed = g
         _W[0] = self
-        w = self.wd
-        if w is not None:
-            w.mark(t)
+        m = self.wmark
+        if m is not None:   # the task's word, computed at its first resume
+            m(getattr(t, "wdw", 0) or self.wd.word_of(t))
 
     def disarm(self, t):
         """Stop guarding; returns the heap-quota error if t's resume took it
         past its quota, else None."""
         self.armed = 0
-        w = self.wd
-        if w is not None:
-            w.clear()
+        m = self.wmark
+        if m is not None:
+            m(0)
         if t.heap_q:
             collect()
             used = t.heap_used + mem_alloc() - self.m0

@@ -6,7 +6,7 @@
 #
 #   running boot                              next boot (after the reset)
 #   ------------                              ---------------------------
-#   Guard.arm(t)   hw.mark(word of t)         phase 6 -> 7: boot(rt)
+#   Guard.arm(t)   hw.mark(word of t)         phase 6 -> 7: attach()
 #     coro.send()  (spins: no feed ...)         hw.cause() == watchdog?
 #   Guard.disarm   hw.mark(0)                   word -> pid, name hash
 #   run() loop     feed() every 4 steps /       FAULT_F4_RESET a=88
@@ -64,17 +64,12 @@ class Watchdog:
         self.culprit = None   # (pid, name or None, strikes) after a reset
         self.held = []        # pids held suspended at this boot
 
-    # ---- the switch path (Guard.arm / disarm) -----------------------------
-    def mark(self, t):
-        try:
-            v = t.wdw
-        except AttributeError:   # first resume of this task: computed once
-            v = word(t.pid, t.name)
-            t.wdw = v
-        self.hw.mark(v)
-
-    def clear(self):
-        self.hw.mark(0)
+    # ---- the switch path (Guard.arm / disarm call hw.mark directly) -------
+    def word_of(self, t):
+        """t's word, kept on the task (computed at its first resume)."""
+        v = word(t.pid, t.name)
+        t.wdw = v
+        return v
 
     # ---- the kernel loop ----------------------------------------------------
     def feed(self):
@@ -212,5 +207,6 @@ def attach(rt, hw, spec):
     g = rt.guard
     if g is not None:
         g.wd = wd
+        g.wmark = hw.mark
     wd.start()
     return wd

@@ -365,7 +365,7 @@ def test_an_agent_cannot_reach_feed_or_mark_the_watchdog():
         t = rt.sched.task(pid)
         found = t.globals["FOUND"]
         assert len(found) >= 1   # it got its rvm object, nothing more
-        bad = [rt.wdog, hw, rt.wdog.mark, rt, pf, rt.guard]
+        bad = [rt.wdog, hw, rt.guard.wmark, rt, pf, rt.guard]
         for o in _reach(found):
             for x in bad:
                 assert o is not x, "the agent reached %r" % (x,)
@@ -489,3 +489,17 @@ def test_a_port_without_the_hardware_gets_none():
     assert _with_machine(NoWDT(), lambda: hal_wdt.make({"hw": "mem32", "base": 1})) \
         is None
     assert hal_wdt.make({"hw": "nope"}) is None
+
+
+def test_a_disabled_watchdog_is_not_started():
+    root = kt.tmpdir("wdt")
+    hw = FakeWDT(True, watchdog.word(3, "spin"))
+    spec = dict(SPEC)
+    spec["enabled"] = False
+    b, rt, pf = _boot(root, hw, spec)
+    try:
+        assert rt.wdog is None and rt.guard.wmark is None
+        assert hw.started is None and hw.c is True   # nothing read or cleared
+        assert _recs(rt, kinds.FAULT_F4_RESET) == []
+    finally:
+        rt.shutdown()
