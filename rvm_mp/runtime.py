@@ -1103,10 +1103,11 @@ class Runtime:
                     self.kernel_fault(errors.ESTATE.code)
                     break
                 n += 1
+                if self.wdog is not None:   # every step, rate-limited in
+                    self.wdog.feed()        # feed(): blame stays with the
+                    #                         resume that ran long
                 if not ran or not n & 3:
                     self.maybe_service()
-                    if self.wdog is not None:   # rate-limited in feed()
-                        self.wdog.feed()
                 ctl = self.control
                 if ctl is not None and ctl.reboot_requested:
                     self.stop(3)

@@ -503,3 +503,54 @@ def test_a_disabled_watchdog_is_not_started():
         assert _recs(rt, kinds.FAULT_F4_RESET) == []
     finally:
         rt.shutdown()
+
+
+class SlowWDT(FakeWDT):
+    """Every resume takes 0.9 of the timeout (the clock moves when the
+    partition is marked): the kernel must feed before the next one, or a
+    long-running agent could let the timer run out in its neighbour's
+    resume and get the neighbour blamed."""
+
+    def __init__(self):
+        FakeWDT.__init__(self)
+        self.pf = None
+        self.events = []
+
+    def feed(self):
+        FakeWDT.feed(self)
+        self.events.append(("feed", self.pf.ticks_ms()))
+
+    def mark(self, v):
+        FakeWDT.mark(self, v)
+        if v:
+            self.events.append(("run", self.pf.ticks_ms()))
+            self.pf.adv(900)
+
+
+def test_the_kernel_feeds_between_long_resumes():
+    root = kt.tmpdir("wdt")
+    hw = SlowWDT()
+    pf = WdtPlatform(root, hw)
+    hw.pf = pf
+    b = Boot(fs=root, platform=pf, profile=_prof(),
+             bundles={"victim": K.pack("victim", VICTIM),
+                      "spin": K.pack("spin", CULPRIT)},
+             module_root=kt.repo_root() + "/rvm_mp")
+    rt = b.run()
+    try:
+        hw.events = []
+        rt.run(max_steps=40)
+        ev = hw.events
+        runs = [i for i, e in enumerate(ev) if e[0] == "run"]
+        assert len(runs) >= 10
+        for i, j in zip(runs, runs[1:]):
+            assert ("feed" in [e[0] for e in ev[i:j]]), ev[i:j + 1]
+        # and the timer never ran longer than one resume plus a feed period
+        last = None
+        for kind, t in ev:
+            if kind == "feed":
+                if last is not None:
+                    assert t - last < 1000 + 250, (t - last)
+                last = t
+    finally:
+        rt.shutdown()
