@@ -18,7 +18,7 @@ The board has no watchdog timer; `QemuBoard(..., watchdog=True)` plays one
 which the firmware never uses: littlefs takes its first MiB, the heap and
 stack live in SSRAM1). A thread reads the words over QMP every 100 ms; while
 CTRL (the timeout in ms) is non-zero and FEED stops changing for longer than
-that, it resets the board as the timer would: flash saved, qemu restarted,
+that (in qemu's CPU time, see cpu_s), it resets the board as the timer would: flash saved, qemu restarted,
 CAUSE = 1 and SCRATCH (the word the kernel wrote) preset by qemu's generic
 loader (`-device loader,addr=..,data=..,data-len=4`). `bites` lists the
 SCRATCH word of every such reset.
@@ -88,6 +88,7 @@ class QemuBoard:
         self.qmp_lock = threading.RLock()   # one QMP client at a time
         self.watchdog = watchdog
         self.bites = []             # SCRATCH word of each watchdog reset
+        self.max_gap = 0.0          # longest time between two feeds seen (s)
         self.wdt_seen = False       # the kernel started the watchdog once
         self._preset = {}           # addr -> u32 written at the next power-on
         self._wdt_thread = None
@@ -197,6 +198,20 @@ class QemuBoard:
                 words += [int(w, 16) for w in line.split(":", 1)[1].split()]
         return words[:n]
 
+    def cpu_s(self):
+        """CPU time qemu has used, in s: the clock the played watchdog
+        counts in. A board's CPU and watchdog share one clock; qemu on a
+        loaded host runs the guest slower than the guest's own clock, so a
+        wall-clock watchdog would reset a kernel that was only descheduled.
+        Wall time where /proc is missing."""
+        try:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                st = f.read()
+            p = st[st.rfind(")") + 2:].split()
+            return (int(p[11]) + int(p[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return time.monotonic()
+
     def _wdt_loop(self):
         feed = None
         since = 0.0
@@ -206,14 +221,16 @@ class QemuBoard:
                 continue
             try:
                 ctrl, fed, scratch, _cause = self.read_words(WDT_BASE, 4)
+                now = self.cpu_s()
             except (OSError, ValueError):
                 continue
-            now = time.monotonic()
             if not ctrl:
                 feed = None
                 continue
             self.wdt_seen = True
             if fed != feed:
+                if feed is not None:
+                    self.max_gap = max(self.max_gap, now - since)
                 feed = fed
                 since = now
                 continue
