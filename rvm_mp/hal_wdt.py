@@ -38,39 +38,44 @@ _MASK = 0x3FFFFFFF
 
 
 class Mem32WDT:
-    """The emulated board's watchdog peripheral (machine.mem32 words)."""
+    """The emulated board's watchdog peripheral (machine.mem32 words). The
+    word addresses are computed once: a sum per call could make a big int
+    (an allocation) on a 32-bit port for addresses near 2**30."""
 
     def __init__(self, base):
         import machine
         self.m = machine.mem32
         self.base = base
+        self.a_feed = base + 4
+        self.a_word = base + 8
+        self.a_cause = base + 12
         self.n = 0
 
     def start(self, timeout_ms):
-        self.m[self.base + 4] = self.n
+        self.m[self.a_feed] = self.n
         self.m[self.base] = timeout_ms
 
     def feed(self):
         n = (self.n + 1) & _MASK
         self.n = n
-        self.m[self.base + 4] = n
+        self.m[self.a_feed] = n
 
     def stop(self):
         self.m[self.base] = 0
         return True
 
     def cause(self):
-        return self.m[self.base + 12] == 1
+        return self.m[self.a_cause] == 1
 
     def scratch(self):
-        return self.m[self.base + 8] & 0xFFFFFFFF
+        return self.m[self.a_word] & 0xFFFFFFFF
 
     def mark(self, v):
-        self.m[self.base + 8] = v
+        self.m[self.a_word] = v
 
     def clear_boot(self):
-        self.m[self.base + 12] = 0
-        self.m[self.base + 8] = 0
+        self.m[self.a_cause] = 0
+        self.m[self.a_word] = 0
 
 
 class MachineWDT:

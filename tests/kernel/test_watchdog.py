@@ -554,3 +554,49 @@ def test_the_kernel_feeds_between_long_resumes():
                 last = t
     finally:
         rt.shutdown()
+
+
+def test_switch_path_with_the_watchdog_does_not_allocate():
+    from rvm_mp.compat import micropython
+    import array
+    pf, k, rt = K.make()
+
+    class M:
+        mem32 = array.array("I", [0] * 16)
+    try:
+        a = K.load(rt, "a", """
+N = [0]
+async def main(rvm):
+    while True:
+        await rvm.yield_()
+        N[0] += 1
+""")
+        hw = _with_machine(M(), lambda: hal_wdt.make({"hw": "mem32", "base": 0}))
+        wd = watchdog.Watchdog(hw, SPEC, pf, rt.log)
+        rt.wdog = wd
+        rt.guard.wd = wd
+        rt.guard.wmark = hw.mark
+        wd.start()
+        for _ in range(10):
+            rt.step()
+        w = watchdog.word(a, "a")
+        assert M.mem32[8] == 0
+        micropython.heap_lock()
+        try:
+            for _ in range(200):
+                rt.step()      # marks and clears the word
+                wd.feed()      # rate-limited: the clock did not move
+        finally:
+            micropython.heap_unlock()
+        f0 = M.mem32[4]
+        pf.adv(wd.period)
+        micropython.heap_lock()
+        try:
+            wd.feed()          # due: the hardware is fed
+        finally:
+            micropython.heap_unlock()
+        assert rt.sched.task(a).globals["N"][0] >= 200
+        assert M.mem32[4] == f0 + 1 and M.mem32[0] == 1000   # fed, started
+        assert rt.sched.task(a).wdw == w and M.mem32[8] == 0   # marked, cleared
+    finally:
+        K.done(rt)
