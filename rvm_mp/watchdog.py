@@ -6,19 +6,21 @@
 #
 #   running boot                              next boot (after the reset)
 #   ------------                              ---------------------------
-#   Guard.arm(t)   hw.mark(word of t)         phase 6 -> 7: attach()
-#     coro.send()  (spins: no feed ...)         hw.cause() == watchdog?
-#   Guard.disarm   hw.mark(0)                   word -> pid, name hash
-#   run() loop     feed() every 4 steps /       FAULT_F4_RESET a=88
-#                  idle, at most every            b=ETIMEOUT c=pid d=strikes
-#                  timeout/4 ms                 AGENT_FAULT of that pid
+#   Guard.arm(t)   hw.mark(word of t)         phase 5, before any agent
+#     coro.send()  (spins: no feed ...)       code runs: attach()
+#   Guard.disarm   hw.mark(0)                   hw.cause() == watchdog?
+#   run() loop     feed() after every step,     word -> pid, name hash
+#                  at most every timeout/4 ms   FAULT_F4_RESET a=88
+#                                                 b=ETIMEOUT c=pid d=strikes
+#   ... the timer runs out: reset               AGENT_FAULT of that pid
 #                                                 b=ETIMEOUT c=88 d=strikes
-#   ... the timer runs out: reset               strikes += 1 (wdt.json, by
+#                                               strikes += 1 (wdt.json, by
 #                                                 agent name + bundle hash)
-#                                               agents at >= N strikes start
-#                                                 held: FAULT_ESCALATE 4->6,
-#                                                 partition Suspended
 #                                               hw.start(timeout_ms)
+#                                             phase 6, per agent: feed();
+#                                               >= N strikes: held, its code
+#                                               not run: FAULT_ESCALATE
+#                                               4->6 + BUNDLE_REJECT ETIMEOUT
 #
 # The word (below 2**30: a small int on every port, so marking allocates
 # nothing): bits 28-29 = 2 (set), 12-27 the low 16 bits of h32(agent name),
@@ -34,7 +36,7 @@ from . import kinds
 from . import faults as F
 
 _SET = const(0x20000000)
-HELD = const(6)           # FAULT_ESCALATE "to" class: held suspended at boot
+HELD = const(6)           # FAULT_ESCALATE "to" class: held, not started
 STRIKES_FILE = "wdt.json"
 
 
@@ -62,7 +64,9 @@ class Watchdog:
         self.last = self.clock()
         self.feeds = 0
         self.culprit = None   # (pid, name or None, strikes) after a reset
-        self.held = []        # pids held suspended at this boot
+        self.held = []        # agent names held (not started) at this boot
+        self.st = {}          # strikes: {name: [count, h32(bundle)]}
+        self.bundles = None   # boot's {name: bytes} (tests), else the fs
 
     # ---- the switch path (Guard.arm / disarm call hw.mark directly) -------
     def word_of(self, t):
@@ -114,10 +118,15 @@ class Watchdog:
             pass   # a full flash: the strike is witnessed all the same
 
     def _bundle_h(self, rt, name):
-        try:
-            data = rt.bundle_data(name)
-        except Exception:
-            data = None
+        data = None
+        b = self.bundles
+        if b is not None and name in b:
+            data = b[name]
+        else:
+            try:
+                data = rt.bundle_data(name)
+            except Exception:
+                data = None
         return F.h32(data) if data else 0
 
     def _name(self, rt, pid, h16):
@@ -145,9 +154,8 @@ class Watchdog:
         return None
 
     def boot(self, rt):
-        """Witness a watchdog reset of the last boot, count the culprit's
-        strike, hold agents with too many strikes. Runs once, after the
-        agents were created and before any of them ran."""
+        """Witness a watchdog reset of the last boot and count the
+        culprit's strike. Runs once, before any agent code runs."""
         hw = self.hw
         log = self.log
         try:
@@ -169,8 +177,8 @@ class Watchdog:
             if name is not None:
                 h = self._bundle_h(rt, name)
                 e = st.get(name)
-                prev = e[0] if type(e) is list and len(e) == 2 and e[1] == h \
-                    else 0
+                prev = e[0] if type(e) is list and len(e) == 2 and \
+                    type(e[0]) is int and e[1] == h else 0
                 n = prev + 1
                 st[name] = [n, h]
                 dirty = True
@@ -180,28 +188,42 @@ class Watchdog:
             log.emit(kinds.FAULT_F4_RESET, 0, 0, EXIT_WDT, code, pid, n)
             if pid:
                 log.emit(kinds.AGENT_FAULT, 0, pid, 0, code, EXIT_WDT, n)
-        k = rt.k
-        for t in list(rt.sched.tasks):
-            e = st.get(t.name)
-            if t.trusted or type(e) is not list or len(e) != 2 or \
-                    e[0] < self.strikes:
-                continue
-            if e[1] != self._bundle_h(rt, t.name):
-                del st[t.name]   # a new bundle: it starts with no strikes
-                dirty = True
-                continue
-            log.emit(kinds.FAULT_ESCALATE, 0, t.pid, F.F4, HELD,
-                     errors.ETIMEOUT.code, e[0])
-            k.part_suspend(0, t.pid)
-            self.held.append(t.pid)
+        self.st = st
         if dirty:
             self._save(st)
 
+    def holds(self, name, data):
+        """Boot asks before it loads agent `name` from bundle `data`: True
+        when its watchdog strikes reached the limit (its code must not run
+        at all: a module top level that spins would reset the board at
+        every boot). Witnessed; a changed bundle clears the strikes."""
+        st = self.st
+        e = st.get(name)
+        if type(e) is not list or len(e) != 2 or type(e[0]) is not int:
+            return False
+        h = F.h32(data)
+        if e[1] != h:
+            del st[name]   # a new bundle: it starts with no strikes
+            self._save(st)
+            return False
+        if e[0] < self.strikes:
+            return False
+        log = self.log
+        code = errors.ETIMEOUT.code
+        log.emit(kinds.FAULT_ESCALATE, 0, 0, F.F4, HELD, code, e[0])
+        from .bundle import key_id
+        log.deny(kinds.BUNDLE_REJECT, 0, 0, code, 0, h, len(data),
+                 key_id(self.pf.device_key()))
+        self.held.append(name)
+        return True
 
-def attach(rt, hw, spec):
-    """Boot's hook: witness the last reset, apply the strike policy, give
-    the guard its marker and the loop its feeder, start the timer."""
+
+def attach(rt, hw, spec, bundles=None):
+    """Boot's hook (phase 5, before any agent code runs): witness the last
+    reset, count the strike, give the guard its marker and the loop its
+    feeder, start the timer. `bundles`: boot's {name: bytes}, if any."""
     wd = Watchdog(hw, spec, rt.pf, rt.log)
+    wd.bundles = bundles
     wd.boot(rt)
     rt.wdog = wd
     g = rt.guard

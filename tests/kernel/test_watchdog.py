@@ -160,9 +160,11 @@ def test_reset_is_witnessed_on_the_next_boot_and_counted():
         a = af[0]
         assert a[5] == 0 and a[6] == pid
         assert a[8] == errors.ETIMEOUT.code and a[9] == hal.EXIT_WDT and a[10] == 1
-        # recorded before the agents run, after they were created
+        # recorded in phase 5, before any partition of this boot exists
         seqs = [x[0] for x in _this_boot(rt, kinds.BOOT_PHASE, b.boot_no)]
-        assert seqs[5] < r[0] < a[0] < seqs[6]
+        assert seqs[3] < r[0] < a[0] < seqs[4]
+        pc = _this_boot(rt, kinds.PART_CREATE, b.boot_no)
+        assert pc and a[0] < pc[0][0]
         import json
         st = json.loads(pf.read_file(watchdog.STRIKES_FILE))
         assert st["spin"][0] == 1
@@ -178,43 +180,78 @@ def test_reset_is_witnessed_on_the_next_boot_and_counted():
         rt.shutdown()
 
 
-def test_culprit_with_too_many_strikes_starts_held_others_run():
+def test_culprit_with_too_many_strikes_is_held_others_run():
     root = kt.tmpdir("wdt")
     b, rt, pf = _boot(root, FakeWDT())
     pid = b.pids["spin"]
-    vpid = b.pids["victim"]
     rt.shutdown()
     for strike in (1, 2):
         b, rt, pf, hw = _reset_by(root, pid, "spin")
         if strike == 1:
+            assert rt.wdog.held == [] and "spin" in b.pids
             rt.shutdown()
     try:
+        # the second strike: its code does not run at all this boot (a
+        # module top level that spins would otherwise reset every boot)
+        assert rt.wdog.held == ["spin"] and "spin" not in b.pids
+        assert ("spin", errors.ETIMEOUT) in b.started
         esc = _this_boot(rt, kinds.FAULT_ESCALATE, b.boot_no)
         assert len(esc) == 1
         e = esc[0]
-        assert e[6] == pid and e[7] == 4 and e[8] == watchdog.HELD == 6
+        assert e[5] == 0 and e[6] == 0 and e[7] == 4 and e[8] == watchdog.HELD == 6
         assert e[9] == errors.ETIMEOUT.code and e[10] == 2
-        assert rt.wdog.held == [pid]
-        from rvm_mp.partition import ST_SUSPENDED
-        assert rt.k.part_state(pid) == ST_SUSPENDED
-        st = [x for x in _this_boot(rt, kinds.PART_STATE, b.boot_no)
-              if x[6] == pid]
-        assert st, "the hold is a witnessed state change"
+        rej = _this_boot(rt, kinds.BUNDLE_REJECT, b.boot_no)
+        assert len(rej) == 1 and rej[0][4] & 1 and rej[0][0] == e[0] + 1
+        data = K.pack("spin", CULPRIT)
+        from rvm_mp import faults
+        assert rej[0][7] == faults.h32(data) and rej[0][8] == errors.ETIMEOUT.code
+        assert rej[0][9] == len(data)
+        vpid = b.pids["victim"]
         rt.run(max_ms=1000)
         assert rt.stop_reason == 1
-        assert rt.sched.task(pid).globals["N"][0] == 0     # never ran
-        assert len(rt.sched.task(vpid).globals["T"]) > 20  # the others do
-        # the operator lets it run again (console `resume`)
-        assert not errors.is_err(rt.k.part_resume(0, pid))
+        assert len(rt.sched.task(vpid).globals["T"]) > 20  # the others run
+        # the operator starts it again by hand (console `spawn`)
+        p2 = rt.spawn("spin")
+        assert not errors.is_err(p2)
         rt.run(max_ms=300)
-        assert rt.sched.task(pid).globals["N"][0] > 3
+        assert rt.sched.task(p2).globals["N"][0] > 3
     finally:
         rt.shutdown()
     # held again at the next boot, even without a new reset
     b, rt, pf = _boot(root, FakeWDT())
     try:
-        assert rt.wdog.held == [b.pids["spin"]]
+        assert rt.wdog.held == ["spin"] and "spin" not in b.pids
         assert _this_boot(rt, kinds.FAULT_F4_RESET, b.boot_no) == []
+    finally:
+        rt.shutdown()
+
+
+def test_a_module_top_level_spinner_is_held_before_its_code_runs():
+    """The watchdog runs while the agents load (phase 6, fed between
+    loads), so a top level that spins is caught and, at the limit, never
+    run again."""
+    root = kt.tmpdir("wdt")
+    hw = FakeWDT()
+    b, rt, pf = _boot(root, hw)
+    assert hw.started == 1000
+    rt.shutdown()
+    # the marks at load name the loading partition: the word of `spin`
+    assert watchdog.word(b.pids["spin"], "spin") in hw.marked
+    top = "X = []\nfor i in range(3):\n    X.append(i)\n" + CULPRIT
+    pid = b.pids["spin"]
+    for _ in range(2):
+        b, rt, pf, hw = _reset_by(root, pid, "spin", culprit=top)
+        rt.shutdown()
+    b, rt, pf, hw = _reset_by(root, pid, "spin", culprit=top)
+    try:
+        assert rt.wdog.held == ["spin"] and "spin" not in b.pids
+        assert rt.wdog.culprit == (pid, "spin", 3)
+        rt.run(max_ms=200)
+        # none of its code ran: no resume or load was ever marked with its
+        # name, while the victim's were
+        from rvm_mp import faults
+        h = faults.h32("spin") & 0xFFFF
+        assert hw.marked and [w for w in hw.marked if (w >> 12) & 0xFFFF == h] == []
     finally:
         rt.shutdown()
 
