@@ -324,7 +324,7 @@ class Boot:
             # port cannot preempt: running before any agent code runs
             hw = pf.watchdog(wspec) if hasattr(pf, "watchdog") else None
             if hw is not None:
-                from .watchdog import attach
+                from .watchdog_boot import attach
                 attach(rt, hw, wspec, self.bundles)
         err5 = 0
         if prof.get("console"):
@@ -333,6 +333,8 @@ class Boot:
         self._emit_phase(5)
         # 6 agents
         err6 = self._start_agents(rt)
+        if rt.wdog is not None:
+            rt.wdog.booted()   # its boot-time code leaves RAM
         t = self._phase(t, err6)
         self._emit_phase(6)
         # 7 scheduler start + attestation

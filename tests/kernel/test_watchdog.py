@@ -112,6 +112,8 @@ def test_no_reset_kernel_starts_feeds_marks_and_stops():
     try:
         assert rt.wdog is not None and rt.guard.wd is rt.wdog
         assert hw.started == 1000
+        # the boot half left RAM after phase 6
+        assert "rvm_mp.watchdog_boot" not in sys.modules
         assert _recs(rt, kinds.FAULT_F4_RESET) == []
         rt.run(max_ms=3000)   # fake time: the agents sleep, the kernel idles
         assert rt.stop_reason == 1
@@ -324,6 +326,7 @@ def test_corrupt_strikes_file_is_ignored():
 def test_hosted_platform_has_no_watchdog_and_loads_nothing():
     assert hal.Platform(kt.tmpdir("wdt")).watchdog(SPEC) is None
     sys.modules.pop("rvm_mp.watchdog", None)
+    sys.modules.pop("rvm_mp.watchdog_boot", None)
     root = kt.tmpdir("wdt")
     pf = K.FakePlatform(root)
     b = Boot(fs=root, platform=pf, profile=_prof(),
@@ -334,6 +337,7 @@ def test_hosted_platform_has_no_watchdog_and_loads_nothing():
     try:
         assert rt.wdog is None and rt.guard.wd is None
         assert "rvm_mp.watchdog" not in sys.modules
+        assert "rvm_mp.watchdog_boot" not in sys.modules
         assert _recs(rt, kinds.FAULT_F4_RESET) == []
     finally:
         rt.shutdown()
