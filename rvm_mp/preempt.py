@@ -83,9 +83,10 @@ class Guard:
         self.q = 0          # the armed agent has a heap quota: the watcher
         #                     then uses the allocation-free wall clock, so
         #                     it adds nothing to what the guard measures
-        self.wd = None      # the board's Watchdog (watchdog.py) and its
-        self.wmark = None   # hardware's mark(word): the resumed partition is
-        #                     named in the word that survives a reset
+        self.wd = None      # the board's Watchdog (watchdog.py), its
+        self.wmark = None   # hardware's mark(word) and its {agent name:
+        self.wnames = None  # word without the pid}: the resumed partition
+        #                     is named in the word that survives a reset
         self.ok = _start(self)
 
     def arm(self, t):
@@ -99,8 +100,9 @@ class Guard:
         self.armed = g
         _W[0] = self
         m = self.wmark
-        if m is not None:   # the task's word, computed at its first resume
-            m(getattr(t, "wdw", 0) or self.wd.word_of(t))
+        if m is not None:   # name bits computed once per agent name
+            v = self.wnames.get(t.name)
+            m((v if v is not None else self.wd.name_bits(t.name)) | t.pid)
 
     def disarm(self, t):
         """Stop guarding; returns the heap-quota error if t's resume took it

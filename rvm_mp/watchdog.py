@@ -42,7 +42,7 @@ STRIKES_FILE = "wdt.json"
 
 
 def word(pid, name):
-    """The scratch word naming partition pid running agent `name`."""
+    """The scratch word naming partition pid (1..4095) running `name`."""
     return _SET | ((F.h32(name) & 0xFFFF) << 12) | (pid & 0xFFF)
 
 
@@ -68,12 +68,14 @@ class Watchdog:
         self.held = []        # agent names held (not started) at this boot
         self.st = {}          # strikes: {name: [count, h32(bundle)]}
         self.bundles = None   # boot's {name: bytes} (tests), else the fs
+        self.names = {}       # agent name -> word(0, name) (Guard.arm)
 
     # ---- the switch path (Guard.arm / disarm call hw.mark directly) -------
-    def word_of(self, t):
-        """t's word, kept on the task (computed at its first resume)."""
-        v = word(t.pid, t.name)
-        t.wdw = v
+    def name_bits(self, name):
+        """The word of agent `name` without its pid, kept in `names` (one
+        small dict: a field on every Task would grow each task's dict)."""
+        v = word(0, name)
+        self.names[name] = v
         return v
 
     # ---- the kernel loop ----------------------------------------------------

@@ -145,6 +145,7 @@ def attach(rt, hw, spec, bundles=None):
     g = rt.guard
     if g is not None:
         g.wd = wd
+        g.wnames = wd.names
         g.wmark = hw.mark
     wd.start()
     return wd

@@ -45,6 +45,7 @@ def bench(emit):
     def switch(on):
         if g is not None:
             g.wd = wd if on else None
+            g.wnames = wd.names
             g.wmark = hw.mark if on else None
         t = ticks_us()
         for _ in range(n):
@@ -55,6 +56,7 @@ def bench(emit):
         rt.wdog = wd if on else None
         if g is not None:
             g.wd = wd if on else None
+            g.wnames = wd.names
             g.wmark = hw.mark if on else None
         t = ticks_us()
         rt.run(max_steps=n)
