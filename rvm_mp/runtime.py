@@ -1103,9 +1103,11 @@ class Runtime:
                     self.kernel_fault(errors.ESTATE.code)
                     break
                 n += 1
-                if self.wdog is not None:   # every step, rate-limited in
-                    self.wdog.feed()        # feed(): blame stays with the
-                    #                         resume that ran long
+                wd = self.wdog   # the board's watchdog, fed after every
+                if wd is not None and \
+                        ticks_diff(self._ms(), wd.last) >= wd.period:
+                    wd.feed()    # step when due: a reset blames the resume
+                    #              that ran long, not the one after it
                 if not ran or not n & 3:
                     self.maybe_service()
                 ctl = self.control
