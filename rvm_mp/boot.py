@@ -319,6 +319,13 @@ class Boot:
                      fs=self.fs)
         rt.first_seq = restored
         self.runtime = rt
+        wspec = prof.get("watchdog")
+        if wspec and wspec.get("enabled", True):  # the last resort where a
+            # port cannot preempt: running before any agent code runs
+            hw = pf.watchdog(wspec) if hasattr(pf, "watchdog") else None
+            if hw is not None:
+                from .watchdog_boot import attach
+                attach(rt, hw, wspec, self.bundles)
         err5 = 0
         if prof.get("console"):
             err5 = self._start_console(rt)
@@ -326,6 +333,8 @@ class Boot:
         self._emit_phase(5)
         # 6 agents
         err6 = self._start_agents(rt)
+        if rt.wdog is not None:
+            rt.wdog.booted()   # its boot-time code leaves RAM
         t = self._phase(t, err6)
         self._emit_phase(6)
         # 7 scheduler start + attestation
@@ -394,6 +403,15 @@ class Boot:
                 continue
             collect()  # one bundle at a time in RAM, on a compacted heap
             data = self._bundle(name, spec)
+            wd = rt.wdog
+            if wd is not None and data is not None:
+                wd.feed()
+                if wd.holds(name, data):  # too many watchdog strikes:
+                    # not started (`spawn NAME` starts it by hand)
+                    if self.bundles is not None and name in self.bundles:
+                        rt.add_bundle(name, data)
+                    self.started.append((name, errors.ETIMEOUT))
+                    continue
             if data is None:
                 self.log.deny(kinds.BUNDLE_REJECT, 0, 0, errors.ENOENT.code,
                               0, _h32(name), 0, 0)

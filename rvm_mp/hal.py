@@ -9,6 +9,7 @@ from .compat import IS_MICROPYTHON, ticks_ms, ticks_us, ticks_diff, sleep_ms
 
 EXIT_F4 = 86   # process exit code of an F4 kernel reset on unix/CPython
 EXIT_REBOOT = 87  # operator-requested reboot on unix/CPython
+EXIT_WDT = 88    # FAULT_F4_RESET code of a watchdog reset (next boot)
 
 
 def _read(path):
@@ -291,6 +292,13 @@ class Platform:
             self.devices[name] = d
         return d
 
+    # ---- watchdog ------------------------------------------------------------
+    def watchdog(self, spec):
+        """The watchdog hardware for the profile's "watchdog" dict
+        (hal_wdt.py), or None: hosted runtimes have none (tests hand the
+        kernel a Platform whose watchdog is a fake)."""
+        return None
+
     # ---- reset ---------------------------------------------------------------
     def reset(self, code=EXIT_F4):
         """F4/reboot: a board resets; hosted runtimes exit with `code`."""
@@ -347,6 +355,10 @@ class BoardPlatform(Platform):
         if d is not None:
             self.devices[name] = d
         return d
+
+    def watchdog(self, spec):
+        from .hal_wdt import make
+        return make(spec)
 
     def reset(self, code=EXIT_F4):
         try:

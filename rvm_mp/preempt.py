@@ -31,7 +31,10 @@
 #                  that lands after the agent yielded is dropped by
 #                  Runtime.run().
 #   boards         not available (same scheduler behaviour; machine.Timer
-#                  callbacks cannot raise into the running code). See docs.
+#                  callbacks cannot raise into the running code). The
+#                  hardware watchdog is the last resort there (watchdog.py:
+#                  arm/disarm mark the running partition in the word that
+#                  survives the reset). See docs.
 #
 # Overrun and KeyboardInterrupt derive from BaseException: verified agent
 # code may not catch BaseException, KeyboardInterrupt or use a bare except
@@ -80,6 +83,10 @@ class Guard:
         self.q = 0          # the armed agent has a heap quota: the watcher
         #                     then uses the allocation-free wall clock, so
         #                     it adds nothing to what the guard measures
+        self.wd = None      # the board's Watchdog (watchdog.py), its
+        self.wmark = None   # hardware's mark(word) and its {agent name:
+        self.wnames = None  # word without the pid}: the resumed partition
+        #                     is named in the word that survives a reset
         self.ok = _start(self)
 
     def arm(self, t):
@@ -92,11 +99,18 @@ class Guard:
         self.gen = g
         self.armed = g
         _W[0] = self
+        m = self.wmark
+        if m is not None:   # name bits computed once per agent name
+            v = self.wnames.get(t.name)
+            m((v if v is not None else self.wd.name_bits(t.name)) | t.pid)
 
     def disarm(self, t):
         """Stop guarding; returns the heap-quota error if t's resume took it
         past its quota, else None."""
         self.armed = 0
+        m = self.wmark
+        if m is not None:
+            m(0)
         if t.heap_q:
             collect()
             used = t.heap_used + mem_alloc() - self.m0

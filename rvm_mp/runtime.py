@@ -203,6 +203,7 @@ class Runtime:
         # "slice_ms": 0 turns it off
         sl = sc.get("slice_ms", 200)
         self.guard = None
+        self.wdog = None   # the board's watchdog (watchdog.py), set by boot
         if sl:
             from .preempt import Guard
             self.guard = Guard(sl)
@@ -1108,6 +1109,11 @@ class Runtime:
                     self.kernel_fault(errors.ESTATE.code)
                     break
                 n += 1
+                wd = self.wdog   # the board's watchdog, fed after every
+                if wd is not None and \
+                        ticks_diff(self._ms(), wd.last) >= wd.period:
+                    wd.feed()    # step when due: a reset blames the resume
+                    #              that ran long, not the one after it
                 if not ran or not n & 3:
                     self.maybe_service()
                 ctl = self.control
@@ -1153,6 +1159,8 @@ class Runtime:
             if t.coro is not None:  # end each agent (its finally blocks gated)
                 self._drop(t)
         self._shutdown_records(reason)
+        if self.wdog is not None:
+            self.wdog.stop()
         if self.log.store is not None:
             self.log.store.close()
         self.gate.uninstall()
