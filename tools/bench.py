@@ -25,7 +25,9 @@ repeat. `benchutil.QUICK` is True under `--quick` (smaller sizes) and
 `benchutil.INNER` is the number of inner repeats a legacy module may still
 take (1: one measurement per repeat). `HEAP = "8M"` in a kernel module sets
 its MicroPython heap. A module may set `RUNTIMES = ("micropython",)` and
-`DEFAULT = False` (run only when named with --only).
+`DEFAULT = False` (run only when named with --only). A legacy module's
+"(min)"/"(median)" rows over its own inner repeats collapse into one row
+(with one inner repeat they are the same measurement).
 
 usage: tools/bench.py [--quick] [--repeats R] [--only NAME ...] [--list]
                       [--json FILE] [--markdown FILE]
@@ -54,6 +56,13 @@ benchutil.QUICK = %(quick)r
 benchutil.INNER = 1
 benchutil.ROUND = %(round)d
 def emit(name, value, unit, note=""):
+    # a module's own "(min)" / "(median)" rows over its inner repeats are
+    # one measurement each with INNER = 1: keep one, the driver's repeats
+    # give the min and median
+    if name.endswith(" (median)"):
+        return
+    if name.endswith(" (min)"):
+        name = name[:-6]
     print("@@BENCH %%s|%%r|%%s|%%s" %% (name, value, unit, note))
 m = __import__(%(mod)r)
 for _k in ("REPEAT", "REPEATS"):
