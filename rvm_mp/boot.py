@@ -336,6 +336,8 @@ class Boot:
         self._phase(t)
         self._emit_phase(7)
         self._free = None
+        # the phase times and errors are in the BOOT_PHASE records now
+        self.phase_ms = self.phase_err = None
         self.total_ms = ticks_diff(ticks_ms(), t_start)
         for key in ("channels", "description", "flash", "sim", "simulated",
                     "port", "arch", "mpy_march", "runtime"):
