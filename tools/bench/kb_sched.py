@@ -288,8 +288,8 @@ def _ram(emit, console):
     note = "; late imports counted: " + ",".join(late) if late else ""
     if console:
         emit("data RAM: kernel + 4 partitions + ring + console", kb, "KB",
-             "seed-64k, 64-bit unix port; goal <= 28" + note)
-        emit("data RAM with console / 28 KB goal", kb / 28.0, "x", "")
+             "seed-64k on the 64-bit unix port (the 28 KB goal is the "
+             "32-bit board's: hb_ram32)" + note)
         emit("data RAM with console, after 0.3 s running", kb_run, "KB", "")
     else:
         emit("data RAM: kernel + 4 partitions + ring, no console", kb, "KB",
