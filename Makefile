@@ -42,11 +42,12 @@ run: setup
 	$(VPY) tools/run_demo.py --board $(BOARD)
 
 # kb_wasm compares with wasm3 (PyPI pywasm3, built from its sdist when no
-# wheel fits); without it the wasm3 rows are left out
+# wheel fits); without it the wasm3 rows are left out.
+# BENCH_ARGS: e.g. "--quick" or "--only switch record" (docs/performance.md)
 bench: setup natmods
 	$(VPY) -c "import wasm3" 2>/dev/null || $(VPY) -m pip install --quiet pywasm3 || \
 	  echo "bench: pywasm3 did not install; no wasm3 rows"
-	$(VPY) tools/bench.py
+	$(VPY) tools/bench.py $(BENCH_ARGS)
 
 build: setup
 	$(VENV)/bin/rvm build --board $(BOARD)

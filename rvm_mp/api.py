@@ -230,18 +230,24 @@ def _device(self, lid, dname=""):
     return q.Dev(lid, dname)
 
 
+# The per-agent values (the box, ...) go into each copy of these tables,
+# not onto the instances: an instance without attributes has no member
+# table of its own, and a table copied with its keys already present is
+# never regrown (MicroPython copies a dict at its allocated size).
 _Q = {"__iter__": _q_iter, "__await__": _q_iter, "__next__": _q_next,
-      "send": _q_send, "throw": _q_throw, "close": _q_close, "Dev": None}
+      "send": _q_send, "throw": _q_throw, "close": _q_close, "Dev": None,
+      "b": None, "s": None, "SI": None, "mk": None}
 _D = {"__init__": _d_init, "call": _d_call, "on": _d_on, "off": _d_off,
       "toggle": _d_toggle, "set": _d_set, "read": _d_read, "write": _d_write,
-      "release": _d_release}
+      "release": _d_release, "b": None, "q": None}
 _R = {"call": _set, "yield_": _yield, "sleep_ms": _sleep_ms, "now": _now,
       "my_id": _my_id, "handle": _handle, "send": _send, "recv": _recv,
       "lease": _lease, "alloc": _alloc, "read": _read, "write": _write,
       "free": _free, "checkpoint": _checkpoint, "spawn": _spawn,
       "wait_input": _wait_input, "console_read": _console_read,
       "console_write": _console_write, "exit": _exit, "device": _device,
-      "moved": None, "restored": None}
+      "moved": None, "restored": None, "b": None, "q": None, "pid": 0,
+      "name": ""}
 
 
 def make(box, pid, name, SI, Q=_Q, D=_D, R=_R, T=type, DI=dict):
@@ -250,25 +256,24 @@ def make(box, pid, name, SI, Q=_Q, D=_D, R=_R, T=type, DI=dict):
     StopIteration. Classes of its own: the awaitable and rvm now, Device
     at the first lease. (The defaults bind the builtins at import: an
     agent filling this module's dict cannot change what make() calls.)"""
-    q = T("Request", (), DI(Q))()
-    q.b = box
-    q.s = SI()
-    q.SI = SI
-
-    def mkdev():
+    def mkdev(_):   # a class attribute: called as q.mk(), bound to q
         d = DI(D)
         d["b"] = box
         d["q"] = q
         return T("Device", (), d)
 
-    q.mk = mkdev
+    d = DI(Q)
+    d["b"] = box
+    d["s"] = SI()
+    d["SI"] = SI
+    d["mk"] = mkdev
+    q = T("Request", (), d)()   # (CPython copies d: fill it first)
     r = DI(R)
     r["b"] = box
     r["q"] = q
-    rvm = T("Rvm", (), r)()
-    rvm.pid = pid
-    rvm.name = name
-    return rvm
+    r["pid"] = pid
+    r["name"] = name
+    return T("Rvm", (), r)()
 
 
 def make_globals(name, out, IE, RE, ST, LEN, imp_fn):

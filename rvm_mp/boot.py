@@ -345,9 +345,12 @@ class Boot:
         self._phase(t)
         self._emit_phase(7)
         self._free = None
+        # the phase times and errors are in the BOOT_PHASE records now
+        self.phase_ms = self.phase_err = None
         self.total_ms = ticks_diff(ticks_ms(), t_start)
-        for key in ("channels", "description", "flash"):
-            if key in prof:  # boot-only profile parts: give the RAM back
+        for key in ("channels", "description", "flash", "sim", "simulated",
+                    "port", "arch", "mpy_march", "runtime"):
+            if key in prof:  # boot-only and host-only profile parts: give the RAM back
                 del prof[key]
         rt.service()
         return rt
@@ -365,13 +368,13 @@ class Boot:
             return ctl.pid.code
         rt.control = ctl
 
-        async def console_main(rvm):
+        async def console_main(wait):
             while True:
-                await rvm.wait_input(200)
+                await wait       # control.InputWait: wait_input(200)
                 ctl.poll()
 
         rt.adopt(ctl.pid, "control", console_main, trusted=True,
-                 recovery=True, console=True)
+                 recovery=True, console=True, api=control.InputWait)
         return 0
 
     def _bundle(self, name, spec):

@@ -31,8 +31,10 @@ class Buddy:
         self.size = 1 << top        # bytes managed (rest of arena unused)
         self.min_order = min_order
         self.top = top
-        self.free_sets = [set() for _ in range(top + 1)]
-        self.free_sets[top].add(0)
+        # free offsets per order; a set is made the first time its order
+        # holds a free block (most orders of a small arena never do)
+        self.free_sets = [None] * (top + 1)
+        self.free_sets[top] = {0}
         self.live = {}              # offset -> order of allocated blocks
         self._freed = set()         # offsets freed and not reissued
         self.used = 0               # bytes in live blocks
@@ -60,7 +62,7 @@ class Buddy:
         off = self.free_sets[j].pop()
         while j > k:  # split, keeping the lower half
             j -= 1
-            self.free_sets[j].add(off + (1 << j))
+            self._add(j, off + (1 << j))
             self.stats_splits += 1
         self.live[off] = k
         self._freed.discard(off)
@@ -77,14 +79,21 @@ class Buddy:
         while k < self.top:
             b = off ^ (1 << k)
             fs = self.free_sets[k]
-            if b not in fs:
+            if fs is None or b not in fs:
                 break
             fs.remove(b)
             off = off if off < b else b
             k += 1
             self.stats_merges += 1
-        self.free_sets[k].add(off)
+        self._add(k, off)
         return 0
+
+    def _add(self, k, off):
+        fs = self.free_sets[k]
+        if fs is None:
+            fs = set()
+            self.free_sets[k] = fs
+        fs.add(off)
 
     def block_size(self, off):
         k = self.live.get(off, -1)
@@ -113,7 +122,7 @@ class Buddy:
         for off in self.live:
             spans.append((off, 1 << self.live[off]))
         for k in range(len(self.free_sets)):
-            for off in self.free_sets[k]:
+            for off in self.free_sets[k] or ():
                 if k < self.top and (off ^ (1 << k)) in self.free_sets[k]:
                     return False
                 spans.append((off, 1 << k))

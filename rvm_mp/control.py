@@ -85,6 +85,42 @@ def create_control_partition(k):
     return pid
 
 
+class InputWait:
+    """The console partition's one kernel call, wait_input(200 ms), as an
+    awaitable over its call box: the console is trusted kernel code, so it
+    needs no per-agent API (api.make), only this (runtime.adopt(api=))."""
+
+    def __init__(self, box):
+        self.b = box
+
+    def __iter__(self):
+        return self
+
+    __await__ = __iter__
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, v):
+        b = self.b
+        if b[4] == 0:
+            b[0] = 15        # syscalls.OP_WAIT_INPUT
+            b[1] = 200
+            b[2] = None
+            b[3] = None
+            b[4] = 1
+            return b
+        b[4] = 0
+        raise StopIteration
+
+    def throw(self, typ, val=None, tb=None):
+        self.b[4] = 0
+        raise typ if val is None else val
+
+    def close(self):
+        self.b[4] = 0
+
+
 class Control:
     """The control console. `poll()` reads what the serial line has and
     answers; the kernel loop calls it when platform.wait_io() reports input

@@ -469,7 +469,9 @@ class Runtime:
         migration, {handle in the old partition: handle here} (rvm.moved)."""
         box = [0, None, None, None, 0, None]   # the call box (syscalls.py)
         t.req = box
-        rvm = _make_api(box, t.pid, t.name, StopIteration)
+        mk = getattr(t, "api", None)   # kernel code (adopt) may bring its own
+        rvm = mk(box) if mk is not None else \
+            _make_api(box, t.pid, t.name, StopIteration)
         if restored is not None:
             rvm.restored = restored
         if moved is not None:
@@ -497,10 +499,13 @@ class Runtime:
         self.sched.make_ready(t, self.pf.ticks_ms())
 
     def adopt(self, pid, name, coro_fn, trusted=True, recovery=True,
-              console=True, deadline_ms=None):
+              console=True, deadline_ms=None, api=None):
         """Run kernel-supplied code (the control console) as the agent of an
-        existing partition. coro_fn(rvm) -> coroutine."""
+        existing partition. coro_fn(rvm) -> coroutine; api(box) -> what
+        coro_fn receives instead of an agent API (kernel code that needs one
+        call does not pay for a per-agent API)."""
         t = S.Task(pid, name)
+        t.api = api
         t.trusted = trusted
         if recovery:
             t.fl |= S.F_RECOVERY

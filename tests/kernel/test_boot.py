@@ -168,6 +168,33 @@ def test_console_hook_starts_control_partition_first():
         rt.shutdown()
 
 
+def test_console_partition_waits_without_an_agent_api():
+    # the console is kernel code: its one call (wait_input) is a small
+    # kernel-private awaitable, reused for every wait, not a per-agent API
+    try:
+        from rvm_mp import control
+    except ImportError:
+        kt.skip("no control console module")
+    con = hal.MemConsole()
+    prof = K.profile(agents=[{"name": "a"}], console=True)
+    b, rt, pf, root = _boot(prof=prof, bundles={"a": K.pack("a", AG)},
+                            console=con)
+    try:
+        t = rt.sched.task(1)
+        assert type(t.rvm) is control.InputWait
+        assert type(rt.sched.task(2).rvm) is not control.InputWait
+        for cmd, want in ((b"ps\r", b"control"), (b"help\r", b"ps"),
+                          (b"ps\r", b"control")):
+            con.feed(cmd)
+            pf.input_after = 1
+            rt.run(max_ms=250)
+            assert want in con.take()
+        assert len(rt.log.query(kind=kinds.OP_COMMAND)) >= 3
+        assert type(t.rvm) is control.InputWait and t.restarts == 0
+    finally:
+        rt.shutdown()
+
+
 def test_main_run_seals_on_shutdown():
     from rvm_mp import main
     from rvm_mp.witness_store import WitnessStore

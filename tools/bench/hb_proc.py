@@ -4,7 +4,7 @@
 #
 # Rows:
 #   syscall round trip, in-process   µs per kernel call (send or recv on a
-#                                    loop-back channel), median of 5 runs
+#                                    loop-back channel), one run per repeat
 #   syscall round trip, process      the same agent as a child process
 #   process / in-process             ratio (same run)
 #   floor: raw pipe ping-pong        µs per round trip of 20 bytes between two
@@ -20,7 +20,8 @@
 #                                    and process (the bytes cross the pipe: no
 #                                    zero-copy)
 # Each run is K2 - K1 iterations' time difference, so spawn and fixed costs
-# cancel; runs of the two modes are interleaved; min and median printed.
+# cancel; the two modes run back to back in each repeat (tools/bench.py
+# gives the min and median over repeats).
 import os
 import statistics
 import sys
@@ -149,7 +150,8 @@ def bench(emit):
         emit("process partitions", 0, "-", "Linux only: skipped")
         return
     inp, proc, big, bigi, fl = [], [], [], [], []
-    for _ in range(5):
+    import benchutil
+    for _ in range(benchutil.INNER):   # 1 under tools/bench.py: its repeats
         inp.append(_per_call("inprocess"))
         proc.append(_per_call("process"))
         fl.append(_floor())
@@ -157,18 +159,18 @@ def bench(emit):
         big.append(_per_call("process", 4096, 100, 600))
     mi, mp = statistics.median(inp), statistics.median(proc)
     mf = statistics.median(fl)
-    emit("syscall round trip, in-process (median)", mi, "us",
-         "min %.1f" % min(inp))
-    emit("syscall round trip, process (median)", mp, "us",
-         "min %.1f; goal <= 50" % min(proc))
+    emit("syscall round trip, in-process", mi, "us",
+         "")
+    emit("syscall round trip, process", mp, "us",
+         "goal <= 50")
     emit("process / in-process", mp / mi, "x", "same run")
-    emit("floor: raw pipe ping-pong, two processes (median)", mf, "us",
-         "min %.1f" % min(fl))
+    emit("floor: raw pipe ping-pong, two processes", mf, "us",
+         "")
     emit("process - in-process - floor", mp - mi - mf, "us",
          "frames + child driver")
-    emit("send or recv of 4 KB, in-process (median)",
+    emit("send or recv of 4 KB, in-process",
          statistics.median(bigi), "us", "per call")
-    emit("send or recv of 4 KB, process (median)",
+    emit("send or recv of 4 KB, process",
          statistics.median(big), "us", "per call; bytes copied, no zero-copy")
     rt = _rt("process")
     pids = [_load(rt, "idle%d" % i, IDLE) for i in range(5)]

@@ -12,6 +12,8 @@ import sys
 import tempfile
 import time
 
+DEFAULT = False   # a 10-minute soak per mode: `tools/bench.py --only hb_qemu`
+
 
 def _stat(port):
     from host_tools.rvm import console

@@ -52,7 +52,7 @@ def _emit_all(emit, path, res, unit_note, peer):
         for name in res:
             if name != peer:
                 emit("%s: %s / %s speed" % (path, name, peer),
-                     res[peer][0] / res[name][0], "x", "min vs min")
+                     res[peer][0] / res[name][0], "x", "same repeat")
 
 
 # ---- chain link ------------------------------------------------------------

@@ -1,8 +1,9 @@
 # Preemption bench (MicroPython unix port and CPython):
 #   the cost of the preemption guard on the partition switch path (the same
-#   runtime stepped with its Guard and without, interleaved repeats: ratio),
+#   runtime stepped with its Guard and without, once each per repeat, back
+#   to back: ratio per repeat),
 #   and how long a spinning agent runs before it is stopped.
-from benchutil import ticks_us, ticks_diff
+from benchutil import ticks_us, ticks_diff, pair, size
 from kb_sched import _boot, YIELDER
 
 SPIN = b"""
@@ -15,39 +16,28 @@ async def main(rvm):
 """
 
 
-def _stats(xs):
-    xs = sorted(xs)
-    return xs[0], xs[len(xs) // 2]
-
-
 def bench_switch_cost(emit):
-    b, rt = _boot(2, YIELDER, "pre", native=True)
+    # the seed-64k profile as the board runs it (portable switch path)
+    b, rt = _boot(2, YIELDER, "pre")
     g = rt.guard
     for _ in range(50):
         rt.step()
-    n = 2000
+    n = size(4000, 1000)
 
     def run(guard):
-        rt.guard = guard
-        t = ticks_us()
-        for _ in range(n):
-            rt.step()
-        return ticks_diff(ticks_us(), t) / n
+        def f(k):
+            rt.guard = guard
+            for _ in range(k):
+                rt.step()
+        return f
 
-    on, off = [], []
-    for _ in range(9):           # interleaved: both see the same load
-        on.append(run(g))
-        off.append(run(None))
+    on, off = pair(run(g), run(None), n)   # once each, back to back
     rt.guard = g
-    mn_on, md_on = _stats(on)
-    mn_off, md_off = _stats(off)
-    emit("partition switch, preemption guard on", mn_on, "us/switch",
-         "min of 9; median %.2f" % md_on)
-    emit("partition switch, guard off (floor)", mn_off, "us/switch",
-         "min of 9; median %.2f" % md_off)
-    emit("guard cost on the switch path (min)", mn_on / mn_off, "x",
-         "same runtime, interleaved")
-    emit("guard cost on the switch path (median)", md_on / md_off, "x", "")
+    emit("partition switch, preemption guard on", on, "us/switch",
+         "seed-64k path")
+    emit("partition switch, guard off (floor)", off, "us/switch", "same repeat")
+    emit("guard cost on the switch path", on / off, "x",
+         "same runtime, per-repeat ratio")
     rt.shutdown()
 
 
@@ -68,6 +58,9 @@ def bench_stop_time(emit):
          "process, from the watcher first seeing the resume" % g.slice_ms)
     emit("stop time / slice", g.longest / g.slice_ms, "x", "goal <= 2")
     rt.shutdown()
+
+
+GROUPS = ("switch_cost", "stop_time")
 
 
 def bench(emit):
