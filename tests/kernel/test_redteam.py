@@ -750,16 +750,26 @@ async def main(rvm):
 """, after=after)
 
 
+def _last_slice_kept(tag):
+    def after(rt, k, pf, a, recs):
+        assert tag in rt.outlog.get(a, b"")
+        out = [f for f in recs if f[3] == kinds.AGENT_OUTPUT]
+        assert out and all(f[5] == a for f in out)
+    return after
+
+
 def test_output_of_the_last_slice_is_kept():
     # an agent that prints and returns, or prints and fails, in one slice:
     # its text still reaches its log channel and is witnessed
-    for body, tag in (("    print('bye-now')\n    return", b"bye-now"),
-                      ("    print('boom-now')\n    raise ValueError", b"boom-now")):
-        def after(rt, k, pf, a, recs, tag=tag):
-            assert tag in rt.outlog.get(a, b"")
-            out = [f for f in recs if f[3] == kinds.AGENT_OUTPUT]
-            assert out and all(f[5] == a for f in out)
-        _attack("async def main(rvm):\n" + body + "\n", after=after)
+    _attack("""
+async def main(rvm):
+    print("bye-now")
+""", after=_last_slice_kept(b"bye-now"))
+    _attack("""
+async def main(rvm):
+    print("boom-now")
+    raise ValueError
+""", after=_last_slice_kept(b"boom-now"))
 
 
 # ---- 7. malformed arguments ---------------------------------------------------
