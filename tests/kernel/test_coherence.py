@@ -346,3 +346,41 @@ def test_placer_backs_off_when_plans_do_not_hold():
         pl.epoch()
     assert pl._scale > 1                    # the interval grew
     assert pl.replans < 8
+
+
+def test_wake_signal_from_pair_weight_and_group_membership():
+    from rvm_mp.coherence.placement import Placer
+    log = _log()
+    e = CoherenceEngine(log, max_nodes=8, budget_us=1 << 20)
+    assert e.wake_floor == 7000          # the default floor
+    for _ in range(4):
+        for i in range(30):
+            e.on_message(1, 2, 8)
+            e.on_message(3, 4, 8)
+        for i in range(3):
+            e.on_message(1, 3, 8)
+        e.epoch()
+    assert e.cut_value >= 0 and e.side_of(1) == e.side_of(2)
+    heavy = e.wake_bp(1, 2)
+    light = e.wake_bp(1, 3)
+    # pairs that talk more get more; a pair never seen gets the floor
+    assert 10000 >= heavy > light > e.wake_bp(2, 4) == 7000
+    assert e.wake_bp(1, 9) == 7000
+    # the mincut separates {1,2} from {3,4}: the light pair crosses it, so
+    # its share counts half
+    assert e.side_of(1) != e.side_of(3)
+    pair = score.pair_bp(e.graph, 1, 3)
+    assert light == 7000 + (3000 * (pair >> 1)) // 10000
+    # with the runtime's placement, its slots are the groups
+    e.placer = Placer(e.graph, 2)
+    e.placer.where.update({1: 0, 2: 0, 3: 0, 4: 1})
+    assert e.wake_bp(1, 3) > light and e.wake_bp(1, 2) == heavy
+    e.placer.where[2] = 1
+    assert 7000 < e.wake_bp(1, 2) < heavy
+    # messages are counted against the placement in force
+    m, x = e.msgs, e.cross
+    e.on_message(1, 2, 8)
+    e.on_message(1, 3, 8)
+    assert e.msgs == m + 2 and e.cross == x + 1
+    e.fail("test")
+    assert e.wake_bp(1, 2) == 0          # degraded: no boost
