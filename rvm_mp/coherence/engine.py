@@ -37,7 +37,7 @@ BUDGET_US_SEED = const(1000)
 
 
 # options of the runtime's placement, not of the engine (signal.make)
-_PLACE_KEYS = ("slots", "place_every", "gain_pct")
+_PLACE_KEYS = ("slots", "place_every", "gain_pct", "place_max")
 
 
 def opts_of(profile):

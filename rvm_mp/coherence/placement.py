@@ -177,8 +177,12 @@ class Placer:
     engine; default round robin by arrival) until a plan moves them."""
 
     def __init__(self, graph, k, cap=0, every=4, gain_pct=10, log=None,
-                 initial=None):
+                 initial=None, max_nodes=32):
         self.g = graph
+        # planning is O(m^3): above max_nodes live nodes it is not tried
+        # (counted in `skipped`), so a large graph never stalls the epoch
+        self.max_nodes = max_nodes
+        self.skipped = 0
         self.initial = initial
         self.k = k
         self.cap = cap
@@ -220,6 +224,10 @@ class Placer:
         if self._left > 0 or not allowed:
             return 0
         g = self.g
+        if self.max_nodes and g.count > self.max_nodes:
+            self.skipped += 1
+            self._left = self.every
+            return 0
         cur = self._current()
         now = crossing(g, cur)
         if self._before and now * 2 > self._before + self._after:

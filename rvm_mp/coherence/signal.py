@@ -67,7 +67,8 @@ def make(kernel, profile):
     if k >= 2:   # the runtime places partitions on k slots (placement.py)
         from .placement import Placer
         e.placer = Placer(e.graph, k, every=o.get("place_every", 4),
-                          gain_pct=o.get("gain_pct", 10), log=kernel.log)
+                          gain_pct=o.get("gain_pct", 10), log=kernel.log,
+                          max_nodes=o.get("place_max", 32))
     mem = kernel.mem
     if mem is not None and hasattr(mem, "access_observer"):
         from .splitmerge import RegionTraffic

@@ -384,3 +384,18 @@ def test_wake_signal_from_pair_weight_and_group_membership():
     assert e.msgs == m + 2 and e.cross == x + 1
     e.fail("test")
     assert e.wake_bp(1, 2) == 0          # degraded: no boost
+
+
+def test_placer_skips_graphs_above_its_planning_bound():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer
+    g = CommGraph(8)
+    for a, b in ((1, 2), (3, 4), (5, 6)):
+        for _ in range(20):
+            g.on_message(a, b, 8)
+    g.epoch()
+    p = Placer(g, 2, every=1, gain_pct=0, max_nodes=4)
+    assert p.epoch() == 0 and p.skipped == 1 and p.replans == 0
+    p.max_nodes = 8
+    p.epoch()
+    assert p.skipped == 1 and p.replans == 1
