@@ -25,7 +25,7 @@ class CoherenceSignal:
         pl = e.placer
         if pl is not None:   # planning work, outside the switch path
             try:
-                pl.epoch(e.allowed())
+                pl.epoch(not e.degraded)   # plans its own cuts
             except Exception as x:
                 e.fail(x)
         return not e.degraded

@@ -399,3 +399,22 @@ def test_placer_skips_graphs_above_its_planning_bound():
     p.max_nodes = 8
     p.epoch()
     assert p.skipped == 1 and p.replans == 1
+
+
+def test_placer_plans_at_once_when_partitions_come_and_keeps_blocks():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer, crossing
+    g = CommGraph(8)
+    pl = Placer(g, 2, every=4)           # created before any partition
+    for a, b in ((1, 2), (3, 4), (5, 6), (7, 8), (1, 3), (5, 7)):
+        for _ in range(20):
+            g.on_message(a, b, 8)
+    for p in range(1, 9):
+        pl.slot_of(p)                    # round robin by arrival
+    g.epoch()
+    # new nodes: the plan comes at the next epoch, not after `every`
+    assert pl.epoch() > 0 and pl.replans == 1
+    # contiguous blocks {1..4} {5..8} are optimal here: the plan is as good
+    cur = pl._current()
+    assert crossing(g, cur) == crossing(g, pl._blocks(4)) == 0
+    assert pl.epoch() == 0               # nothing new, not due
