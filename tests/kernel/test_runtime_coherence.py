@@ -218,15 +218,15 @@ def test_engine_placement_and_wake_signal_help_in_the_runtime():
     # runtime). Latency is virtual time (the sum of the quanta picked), so
     # the figures are counts, not wall-clock timings.
     C = _coherence_eval()
-    a = C.run("clustered", 1, "event", False, epochs=20)
-    b = C.run("clustered", 1, "event", True, epochs=20)
-    assert a["msgs"] > 80
+    a = C.run("clustered", 1, "event", False, epochs=30)
+    b = C.run("clustered", 1, "event", True, epochs=30)
+    assert a["msgs"] > 150
     assert b["msgs"] * 100 >= a["msgs"] * 95         # the same work is done
     # the runtime adopted at least one placement; the traffic crossing its
     # slots is well under the best naive placement of the same traffic
     assert b["replans"] >= 1 and b["moves"] > 0
     naive = min(b["cross_rr"], b["cross_blocks"])
-    assert naive > 40 and b["cross"] * 2 <= naive
+    assert naive > 100 and b["cross"] * 2 <= naive
     # and the messages reach their receivers sooner, tail included
     assert b["p99"] < a["p99"] and b["p50"] < a["p50"]
 
