@@ -248,3 +248,58 @@ def test_runtime_places_only_where_the_profile_asks():
         assert isinstance(rt.sched.signal, csig.CoherenceSignal)
     finally:
         K.done(rt)
+
+
+SINK = """
+async def main(rvm):
+    h = await rvm.handle("req")
+    while True:
+        await rvm.yield_()
+"""
+
+ONCE = """
+async def main(rvm):
+    h = await rvm.handle("req")
+    await rvm.send(h, b"x")
+    while True:
+        await rvm.sleep_ms(1000)
+"""
+
+TAKER = """
+GOT = [0]
+async def main(rvm):
+    h = await rvm.handle("req")
+    while True:
+        await rvm.yield_()
+        await rvm.yield_()
+        await rvm.recv(h)
+        GOT[0] += 1
+"""
+
+
+def test_wake_boost_is_held_to_the_receive_and_ends_with_the_epoch():
+    for receiver in (SINK, TAKER):
+        pf, k, rt = K.make(signal=_AllPairs())
+        try:
+            dst = K.load(rt, "dst", receiver)
+            src = K.load(rt, "src", ONCE)
+            assert rt.connect("req", src, dst) == 0
+            s = rt.sched
+            s.start(pf.ticks_ms())
+            t = s.task(dst)
+            boosted = 0
+            for _ in range(12):
+                rt.step()
+                if t.wboost:
+                    boosted += 1
+            if receiver is SINK:
+                # picked several times (yields) without receiving: held
+                assert boosted >= 4 and t.wboost > 0
+                s.end_epoch(pf.ticks_ms() + 1000)
+                assert t.wboost == 0      # at most until the epoch's end
+            else:
+                # spent by the receive it was given for
+                assert t.globals["GOT"][0] == 1
+                assert 0 < boosted and t.wboost == 0
+        finally:
+            K.done(rt)
