@@ -16,8 +16,9 @@
 #             transient: set when a message from src is queued for pid
 #             (wake_boost(), called by the runtime's send path), spent when
 #             pid receives a message (Runtime._recv; ran() here), at the
-#             latest at the epoch's end. A request wakes its server and the reply wakes
-#             the client with priority, so the pair runs back to back.
+#             latest at the epoch's end. A request wakes its server and the
+#             reply wakes the client with priority, so the pair runs back to
+#             back.
 #
 # Order of a pick: while a hard-deadline task is ready the scheduler is in
 # Reflex and picks among hard tasks only; otherwise the highest priority;
@@ -368,8 +369,8 @@ class Scheduler:
         send path, after waking the receivers). t gets signal.wake(src,
         t.pid) bp of wake_weight as a transient boost, spent when it
         receives (Runtime._recv; ran() here) or at the epoch's end, so a
-        request/reply pair runs back to
-        back instead of waiting out the ready queue. 0 while degraded or
+        request/reply pair runs back to back instead of waiting out the
+        ready queue. 0 while degraded or
         without an engine. Returns the boost. Does not allocate."""
         w = self._wake
         if w is None:
