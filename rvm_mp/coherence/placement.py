@@ -236,7 +236,8 @@ class Placer:
         self.epochs += 1
         self._left -= 1
         g = self.g
-        if g.count != self._seen:   # partitions came or went: plan now
+        fresh = g.count != self._seen
+        if fresh:   # partitions came or went: plan now
             self._seen = g.count
             self._left = 0
         if self._left > 0 or not allowed:
@@ -278,7 +279,9 @@ class Placer:
                 moved += 1
         self.replans += 1
         self.moves += moved
-        self._before = now
+        # a plan made because partitions came or went saw little of their
+        # traffic: it is not judged (no back-off if it does not hold)
+        self._before = 0 if fresh else now
         self._after = new
         if self.log is not None:
             from .. import kinds

@@ -418,3 +418,26 @@ def test_placer_plans_at_once_when_partitions_come_and_keeps_blocks():
     cur = pl._current()
     assert crossing(g, cur) == crossing(g, pl._blocks(4)) == 0
     assert pl.epoch() == 0               # nothing new, not due
+
+
+def test_placer_does_not_back_off_for_a_plan_made_on_arrival():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer
+    g = CommGraph(8)
+    pl = Placer(g, 2, every=2)
+    for p in (1, 2, 3, 4):
+        g.add(p)
+        pl.slot_of(p)                    # 1, 3 on slot 0; 2, 4 on slot 1
+    for a, b in ((1, 2), (3, 4)):        # what the arrival plan sees
+        for _ in range(20):
+            g.on_message(a, b, 8)
+    g.epoch()
+    assert pl.epoch() > 0                # planned on arrival
+    for _ in range(6):                   # the traffic it saw was not typical
+        for a, b in ((1, 3), (2, 4)):
+            for _ in range(20):
+                g.on_message(a, b, 8)
+        g.epoch()
+    pl.epoch()
+    pl.epoch()
+    assert pl.replans == 2 and pl._scale == 1   # corrected, no back-off
