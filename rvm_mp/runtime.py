@@ -626,8 +626,6 @@ class Runtime:
         if t is None:
             self._idle(now)
             return False
-        if t.wboost:   # a wake boost is spent by the pick it won
-            t.wboost = 0
         fl = t.fl
         if fl & S.F_PENDING:
             t.fl = fl & ~S.F_PENDING
@@ -891,6 +889,8 @@ class Runtime:
         if is_err(res):
             return self._fail(t, res, now)
         t.result = res
+        if t.wboost:   # the wake boost is spent by the receive it was for
+            t.wboost = 0
         s.make_ready(t, now)
 
     def _mode_refusal(self, t, h, now):

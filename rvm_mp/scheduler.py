@@ -15,8 +15,10 @@
 #   wboost  = signal.wake(src, pid) [bp] * wake_weight // 10000
 #             transient: set when a message from src is queued for pid
 #             (wake_boost(), called by the runtime's send path), spent when
-#             pid next runs. A request wakes its server and the reply wakes
-#             the client with priority, so the pair runs back to back.
+#             pid receives a message (Runtime._recv; ran() here), at the
+#             latest at the epoch's end. A request wakes its server and the
+#             reply wakes the client with priority, so the pair runs back to
+#             back.
 #
 # Order of a pick: while a hard-deadline task is ready the scheduler is in
 # Reflex and picks among hard tasks only; otherwise the highest priority;
@@ -365,9 +367,10 @@ class Scheduler:
     def wake_boost(self, t, src):
         """A message from partition `src` was queued for t (the runtime's
         send path, after waking the receivers). t gets signal.wake(src,
-        t.pid) bp of wake_weight as a transient boost, spent when it next
-        runs (ran() / Runtime.step), so a request/reply pair runs back to
-        back instead of waiting out the ready queue. 0 while degraded or
+        t.pid) bp of wake_weight as a transient boost, spent when it
+        receives (Runtime._recv; ran() here) or at the epoch's end, so a
+        request/reply pair runs back to back instead of waiting out the
+        ready queue. 0 while degraded or
         without an engine. Returns the boost. Does not allocate."""
         w = self._wake
         if w is None:
@@ -447,6 +450,8 @@ class Scheduler:
         for t in self.tasks:
             t.cpu_us = 0
             t.fl &= ~F_MISSED
+            if t.wboost:   # a wake boost lasts at most to the epoch's end
+                t.wboost = 0
             if t.thr:
                 t.thr = 0
                 if t.state == T_THROTTLED:

@@ -106,8 +106,6 @@ def step(self):
     if t is None:
         self._idle(now)
         return False
-    if t.wboost:   # a wake boost is spent by the pick it won
-        t.wboost = 0
     fl = t.fl
     if fl & _F_PENDING:
         t.fl = fl & ~_F_PENDING

@@ -36,11 +36,30 @@ BUDGET_US_APPLIANCE = const(50)
 BUDGET_US_SEED = const(1000)
 
 
+# options of the runtime's placement, not of the engine (signal.make)
+_PLACE_KEYS = ("slots", "place_every", "gain_pct", "place_max")
+
+
+def opts_of(profile):
+    """Coherence options of a profile: `"coherence": {...}` (a dict) and/or
+    `"scheduler": {"coherence": {...}}` (where a profile keeps `"coherence":
+    true`), the latter winning."""
+    opts = {}
+    c = profile.get("coherence")
+    if isinstance(c, dict):
+        opts.update(c)
+    c = profile.get("scheduler", {}).get("coherence")
+    if isinstance(c, dict):
+        opts.update(c)
+    opts.pop("enabled", None)
+    return opts
+
+
 class CoherenceEngine:
     def __init__(self, log, max_nodes=8, budget_us=None, max_slices=128,
                  boost_max=1000, merge_bp=6000, pressure_bp=5000,
                  clock_us=ticks_us, use_viper=True, witness_degraded=True,
-                 wake_floor_bp=10000):
+                 wake_floor_bp=7000):
         self.log = log
         self.graph = CommGraph(max_nodes)
         self.cut = MinCut(max_nodes, clock=clock_us, use_viper=use_viper)
@@ -66,6 +85,9 @@ class CoherenceEngine:
         self.failures = 0
         self.last_error = None
         self.region_traffic = None  # splitmerge.RegionTraffic when installed
+        self.placer = None    # placement.Placer when the runtime places
+        self.msgs = 0         # messages seen while placing
+        self.cross = 0        # of them between partitions on different slots
         # False when the scheduler owns DEGRADED_ENTER/EXIT (signal.py):
         # it witnesses the transitions it sees through refresh()
         self.witness_degraded = witness_degraded
@@ -76,9 +98,9 @@ class CoherenceEngine:
     def from_profile(cls, log, profile, **kw):
         """Engine sized and budgeted by a board profile: limits.graph_nodes;
         `coherence` may be a dict with budget_us / max_slices / merge_bp."""
-        c = profile.get("coherence")
-        opts = dict(c) if isinstance(c, dict) else {}
-        opts.pop("enabled", None)
+        opts = opts_of(profile)
+        for key in _PLACE_KEYS:       # the runtime's placement (signal.py)
+            opts.pop(key, None)
         opts.update(kw)
         return cls(log, max_nodes=profile["limits"].get("graph_nodes", 8),
                    **opts)
@@ -88,6 +110,11 @@ class CoherenceEngine:
         """IPC observer slot (kernel.ipc_observer). O(1); never raises."""
         try:
             self.graph.on_message(src, dst, nbytes)
+            pl = self.placer
+            if pl is not None:   # cross-slot traffic under the placement
+                self.msgs += 1
+                if pl.slot_of(src) != pl.slot_of(dst):
+                    self.cross += 1
         except Exception as e:  # engine fault must not reach the IPC path
             self._fail(e)
 
@@ -99,6 +126,9 @@ class CoherenceEngine:
             self._hot[s] = 0
             self.side[s] = 0
         self.graph.remove(pid)
+        pl = self.placer
+        if pl is not None:
+            pl.where.pop(pid, None)
 
     # ---- the epoch hook -----------------------------------------------------
     def epoch(self):
@@ -236,12 +266,21 @@ class CoherenceEngine:
 
     def wake_bp(self, src, dst):
         """Wake-time signal (the scheduler's signal.wake): a message from
-        src was queued for dst. floor + (10000 - floor) * pair_bp(src, dst):
-        every wake-up is worth running soon (the tail of round-trip latency
-        is made of rare pairs), a coupled pair more. The default floor is
-        10000 (every pair alike): in kb_coherence a lower floor (5000, 0)
-        never lowered p99 and sometimes raised it. 0 while degraded. Called on the send path: no allocation
-        (dict.get with an int default, small-int maths only)."""
+        src was queued for dst. From the pair's edge weight and its cut
+        membership:
+
+            pair  = 2 w(src,dst) / (tot src + tot dst)       (pair_bp)
+            pair /= 2 when src and dst are in different groups (different
+                    slots of the runtime's placement when there is one, else
+                    different sides of the last finished mincut)
+            wake  = floor + (10000 - floor) * pair / 10000
+
+        so pairs that talk more get more, and a pair the placement keeps
+        together more than one it had to separate. A pair never seen gets
+        the floor (every wake-up is still worth running soon: the tail of
+        round-trip latency is made of rare pairs). 0 while degraded.
+        Called on the send path: no allocation (dict.get with an int
+        default, small-int maths only)."""
         if self.degraded:
             return 0
         g = self.graph
@@ -262,6 +301,13 @@ class CoherenceEngine:
         pair = (2 * w * 10000) // t
         if pair > 10000:
             pair = 10000
+        pl = self.placer
+        if pl is not None:
+            wh = pl.where
+            if wh.get(src, -1) != wh.get(dst, -2):
+                pair >>= 1
+        elif self.cut_value >= 0 and self.side[i] != self.side[j]:
+            pair >>= 1
         return f + ((10000 - f) * pair) // 10000
 
     def sched_bp(self, pid):

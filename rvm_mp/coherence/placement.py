@@ -174,11 +174,19 @@ class Placer:
     workload does not make partitions migrate every few epochs. Each
     adopted plan is witnessed (PLACEMENT). New partitions get the static
     affinity `initial(pid)` (the slot the kernel gives them without the
-    engine; default round robin by arrival) until a plan moves them."""
+    engine; default round robin by arrival) until a plan moves them; a
+    change in the number of live nodes brings the next plan forward to the
+    next epoch. A plan is the best of the mincut bisection (place()) and
+    the contiguous-block and current placements, each refined."""
 
     def __init__(self, graph, k, cap=0, every=4, gain_pct=10, log=None,
-                 initial=None):
+                 initial=None, max_nodes=32):
         self.g = graph
+        # planning is O(m^3): above max_nodes live nodes it is not tried
+        # (counted in `skipped`), so a large graph never stalls the epoch
+        self.max_nodes = max_nodes
+        self.skipped = 0
+        self._seen = graph.count   # graph nodes at the last epoch
         self.initial = initial
         self.k = k
         self.cap = cap
@@ -213,13 +221,31 @@ class Placer:
             cur[g.slot(p)] = self.slot_of(p)
         return cur
 
+    def _blocks(self, cap):
+        """Contiguous blocks of the live ids (in id order), cap per slot."""
+        g = self.g
+        out = bytearray(b"\xff" * g.n)
+        ids = g.nodes()
+        ids.sort()
+        for i in range(len(ids)):
+            out[g.slot(ids[i])] = i // cap
+        return out
+
     def epoch(self, allowed=True):
         """Call once per engine epoch. Returns the partitions moved."""
         self.epochs += 1
         self._left -= 1
+        g = self.g
+        fresh = g.count != self._seen
+        if fresh:   # partitions came or went: plan now
+            self._seen = g.count
+            self._left = 0
         if self._left > 0 or not allowed:
             return 0
-        g = self.g
+        if self.max_nodes and g.count > self.max_nodes:
+            self.skipped += 1
+            self._left = self.every
+            return 0
         cur = self._current()
         now = crossing(g, cur)
         if self._before and now * 2 > self._before + self._after:
@@ -233,6 +259,16 @@ class Placer:
             cap = (g.count + self.k - 1) // self.k
         plan = place(g, self.k, cap)
         new = crossing(g, plan)
+        # the static placements (contiguous id blocks, and the current one)
+        # refined are candidates too: where the bisection misses what
+        # contiguous blocks already get right, the plan is never worse
+        for c in (self._blocks(cap), cur):
+            c = bytearray(c)
+            refine(g, c, self.k, cap)
+            x = crossing(g, c)
+            if x < new:
+                plan = c
+                new = x
         if new * 100 >= now * (100 - self.gain_pct):
             return 0
         moved = 0
@@ -243,7 +279,9 @@ class Placer:
                 moved += 1
         self.replans += 1
         self.moves += moved
-        self._before = now
+        # a plan made because partitions came or went saw little of their
+        # traffic: it is not judged (no back-off if it does not hold)
+        self._before = 0 if fresh else now
         self._after = new
         if self.log is not None:
             from .. import kinds

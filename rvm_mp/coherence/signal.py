@@ -22,6 +22,12 @@ class CoherenceSignal:
         DEGRADED_ENTER/EXIT)."""
         e = self.engine
         e.epoch()
+        pl = e.placer
+        if pl is not None:   # planning work, outside the switch path
+            try:
+                pl.epoch(not e.degraded)   # plans its own cuts
+            except Exception as x:
+                e.fail(x)
         return not e.degraded
 
     def boost(self, pid):
@@ -55,6 +61,14 @@ def make(kernel, profile):
                                      witness_degraded=False)
     kernel.ipc_observer = e
     kernel.coherence = e
+    from .engine import opts_of
+    o = opts_of(profile)
+    k = o.get("slots", 0)
+    if k >= 2:   # the runtime places partitions on k slots (placement.py)
+        from .placement import Placer
+        e.placer = Placer(e.graph, k, every=o.get("place_every", 4),
+                          gain_pct=o.get("gain_pct", 10), log=kernel.log,
+                          max_nodes=o.get("place_max", 32))
     mem = kernel.mem
     if mem is not None and hasattr(mem, "access_observer"):
         from .splitmerge import RegionTraffic

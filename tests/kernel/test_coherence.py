@@ -346,3 +346,98 @@ def test_placer_backs_off_when_plans_do_not_hold():
         pl.epoch()
     assert pl._scale > 1                    # the interval grew
     assert pl.replans < 8
+
+
+def test_wake_signal_from_pair_weight_and_group_membership():
+    from rvm_mp.coherence.placement import Placer
+    log = _log()
+    e = CoherenceEngine(log, max_nodes=8, budget_us=1 << 20)
+    assert e.wake_floor == 7000          # the default floor
+    for _ in range(4):
+        for i in range(30):
+            e.on_message(1, 2, 8)
+            e.on_message(3, 4, 8)
+        for i in range(3):
+            e.on_message(1, 3, 8)
+        e.epoch()
+    assert e.cut_value >= 0 and e.side_of(1) == e.side_of(2)
+    heavy = e.wake_bp(1, 2)
+    light = e.wake_bp(1, 3)
+    # pairs that talk more get more; a pair never seen gets the floor
+    assert 10000 >= heavy > light > e.wake_bp(2, 4) == 7000
+    assert e.wake_bp(1, 9) == 7000
+    # the mincut separates {1,2} from {3,4}: the light pair crosses it, so
+    # its share counts half
+    assert e.side_of(1) != e.side_of(3)
+    pair = score.pair_bp(e.graph, 1, 3)
+    assert light == 7000 + (3000 * (pair >> 1)) // 10000
+    # with the runtime's placement, its slots are the groups
+    e.placer = Placer(e.graph, 2)
+    e.placer.where.update({1: 0, 2: 0, 3: 0, 4: 1})
+    assert e.wake_bp(1, 3) > light and e.wake_bp(1, 2) == heavy
+    e.placer.where[2] = 1
+    assert 7000 < e.wake_bp(1, 2) < heavy
+    # messages are counted against the placement in force
+    m, x = e.msgs, e.cross
+    e.on_message(1, 2, 8)
+    e.on_message(1, 3, 8)
+    assert e.msgs == m + 2 and e.cross == x + 1
+    e.fail("test")
+    assert e.wake_bp(1, 2) == 0          # degraded: no boost
+
+
+def test_placer_skips_graphs_above_its_planning_bound():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer
+    g = CommGraph(8)
+    for a, b in ((1, 2), (3, 4), (5, 6)):
+        for _ in range(20):
+            g.on_message(a, b, 8)
+    g.epoch()
+    p = Placer(g, 2, every=1, gain_pct=0, max_nodes=4)
+    assert p.epoch() == 0 and p.skipped == 1 and p.replans == 0
+    p.max_nodes = 8
+    p.epoch()
+    assert p.skipped == 1 and p.replans == 1
+
+
+def test_placer_plans_at_once_when_partitions_come_and_keeps_blocks():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer, crossing
+    g = CommGraph(8)
+    pl = Placer(g, 2, every=4)           # created before any partition
+    for a, b in ((1, 2), (3, 4), (5, 6), (7, 8), (1, 3), (5, 7)):
+        for _ in range(20):
+            g.on_message(a, b, 8)
+    for p in range(1, 9):
+        pl.slot_of(p)                    # round robin by arrival
+    g.epoch()
+    # new nodes: the plan comes at the next epoch, not after `every`
+    assert pl.epoch() > 0 and pl.replans == 1
+    # contiguous blocks {1..4} {5..8} are optimal here: the plan is as good
+    cur = pl._current()
+    assert crossing(g, cur) == crossing(g, pl._blocks(4)) == 0
+    assert pl.epoch() == 0               # nothing new, not due
+
+
+def test_placer_does_not_back_off_for_a_plan_made_on_arrival():
+    from rvm_mp.coherence.graph import CommGraph
+    from rvm_mp.coherence.placement import Placer
+    g = CommGraph(8)
+    pl = Placer(g, 2, every=2)
+    for p in (1, 2, 3, 4):
+        g.add(p)
+        pl.slot_of(p)                    # 1, 3 on slot 0; 2, 4 on slot 1
+    for a, b in ((1, 2), (3, 4)):        # what the arrival plan sees
+        for _ in range(20):
+            g.on_message(a, b, 8)
+    g.epoch()
+    assert pl.epoch() > 0                # planned on arrival
+    for _ in range(6):                   # the traffic it saw was not typical
+        for a, b in ((1, 3), (2, 4)):
+            for _ in range(20):
+                g.on_message(a, b, 8)
+        g.epoch()
+    pl.epoch()
+    pl.epoch()
+    assert pl.replans == 2 and pl._scale == 1   # corrected, no back-off
