@@ -618,6 +618,8 @@ class Runtime:
         if t is None:
             self._idle(now)
             return False
+        if t.hidx >= 0:   # it runs: out of the ready heap while it does
+            s.rq_out(t)
         if t.wboost:   # a wake boost is spent by the pick it won
             t.wboost = 0
         fl = t.fl
@@ -626,6 +628,8 @@ class Runtime:
             self._dispatch(t, now)
             if t.state != S.T_READY:
                 return False
+            if t.hidx >= 0:   # its retry made it ready again
+                s.rq_out(t)
         if ticks_diff(now, t.deadline) > 0:
             s.miss(t, now)   # picked after its deadline
         # resume the agent: the partition switch
@@ -700,6 +704,8 @@ class Runtime:
         q = t.cpu_quota_us
         if q and cpu > q:
             s.throttle(t, S.Q_CPU, cpu, q)
+        if not t.state:   # ready: back into the ready heap, in its new place
+            s.rq_push(t, now)
         self.steps += 1
         return True
 
@@ -1011,6 +1017,9 @@ class Runtime:
                 continue
             if t.state == S.T_SLEEP and (t.hidx < 0 or s.heap[t.hidx] is not t):
                 return errors.ESTATE.code
+            if t.state == S.T_READY and not (0 <= t.hidx < s.nrq and
+                                             s.rq[t.hidx] is t):
+                return errors.ESTATE.code   # a ready task the pick cannot see
             st = self.k.part_state(t.pid)
             if is_err(st) or st == _ST_TERMINATED:
                 return errors.ESTATE.code

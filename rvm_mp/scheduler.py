@@ -160,7 +160,9 @@ class Task:
         self.deadline_ms = 100  # relative deadline from becoming ready
         self.deadline = 0       # absolute deadline (ticks_ms)
         self.wake = 0           # wake time while T_SLEEP / timed T_WAIT
-        self.hidx = -1          # index in the sleeper heap, -1 = not in it
+        self.hidx = -1          # index in the sleeper heap (T_SLEEP, timed
+                                # T_WAIT) or the ready heap (T_READY), -1 =
+                                # in neither (never in both)
         self.wait_op = 0        # agent.OP_* a T_WAIT task waits for
         self.wait_until = 0     # absolute end of a timed wait
         self.boost = 0          # priority boost (PRIO units), per epoch
@@ -185,6 +187,18 @@ class Task:
     pending = _flag(F_PENDING)
 
 
+def _rq_before(a, b):
+    """a comes before b in the ready heap (see Scheduler.rq_push)."""
+    h = a.fl & F_HARD
+    if h != b.fl & F_HARD:
+        return h != 0
+    x = a.boost + a.wboost - b.boost - b.wboost + \
+        PRIO_Q * ticks_diff(b.deadline, a.deadline)
+    if x:
+        return x > 0
+    return a.last < b.last
+
+
 class Scheduler:
     def __init__(self, log, clock_ms, clock_us, capacity=8, signal=None,
                  epoch_ms=1000, horizon_ms=1000, boost_weight=PRIO_Q,
@@ -197,6 +211,11 @@ class Scheduler:
         self.cap = capacity
         self.heap = [None] * capacity
         self.nheap = 0
+        self.rq = [None] * capacity     # the ready heap (see _rq_up)
+        self.nrq = 0
+        self.far = False        # a pushed deadline was beyond the horizon...
+        self.far_until = 0      # ... until this tick (pick scans till then)
+        self._nadd = 0          # tasks added so far (unique initial `last`)
         self.signal = signal if signal is not None else NullSignal()
         self.epoch_ms = epoch_ms
         self.horizon = horizon_ms
@@ -227,11 +246,19 @@ class Scheduler:
         if len(self.tasks) >= self.cap:
             self.cap = len(self.tasks) + 1
             self.heap.append(None)
+            self.rq.append(None)
+        # every `last` is unique: a task that never ran is older than any
+        # that did, and among those the one added first (the scan's list
+        # order) comes first. The ready heap and the scan then agree on
+        # every tie.
+        self._nadd += 1
+        t.last = self._nadd - 0x20000000
         self.tasks.append(t)
         return t
 
     def remove(self, t):
         self.unheap(t)
+        self.rq_out(t)
         t.state = T_DONE
         if t in self.tasks:
             self.tasks.remove(t)
@@ -244,9 +271,14 @@ class Scheduler:
 
     # ---- state changes (switch path: no allocation) -----------------------
     def make_ready(self, t, now):
-        self.unheap(t)
         t.deadline = ticks_add(now, t.deadline_ms)
-        t.state = T_THROTTLED if t.thr else T_READY
+        if t.thr:
+            t.state = T_THROTTLED
+            if t.hidx >= 0:
+                self.unheap(t)
+        else:
+            t.state = T_READY
+            self.rq_push(t, now)
 
     def sleep(self, t, until):
         t.state = T_SLEEP
@@ -255,6 +287,8 @@ class Scheduler:
 
     def wait(self, t, op, timeout_ms, now):
         """Block t on `op`; timeout_ms < 0 waits forever."""
+        if t.hidx >= 0:
+            self.unheap(t)
         t.state = T_WAIT
         t.wait_op = op
         t.fl &= ~F_TIMED_OUT
@@ -287,9 +321,47 @@ class Scheduler:
 
     # ---- the pick -------------------------------------------------------------
     def pick_py(self, now):
-        """The next task to run, or None when nothing is runnable. One pass:
-        the best hard (Reflex) task and the best other task; then the mode
-        decides between them."""
+        """The next task to run, or None when nothing is runnable (the same
+        answer and mode change as pick_scan). Reads the top of the ready
+        heap; does not take it out (Runtime.step does, with rq_out)."""
+        rq = self.rq
+        while self.nrq:
+            t = rq[0]
+            if not t.state:  # T_READY
+                break
+            self._rq_del(0)  # left the ready state behind the heap's back
+        else:
+            if self.mode != MODE_RECOVERY:
+                self.mode = MODE_FLOW
+            return None
+        # the heap orders by boost - deadline, which is the priority order
+        # while every ready task's slack lies within +-horizon (clamp edges)
+        if self.mode == MODE_RECOVERY or \
+                ticks_diff(t.deadline, now) < -self.horizon:
+            return self.pick_scan(now)
+        if self.far:
+            if ticks_diff(self.far_until, now) > 0:
+                return self.pick_scan(now)
+            self.far = False
+        if not t.fl & F_HARD:   # hard tasks sort first: none is ready
+            self.mode = MODE_FLOW
+            return t
+        us = self.clock_us()
+        if self.mode != MODE_REFLEX:
+            self.mode = MODE_REFLEX
+            self.e_reflex += 1
+            self.reflex_start = us
+            return t
+        if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
+            return self.pick_scan(now)  # an overrun needs the best Flow task
+        return t
+
+    def pick_scan(self, now):
+        """The reference pick: one pass over every task, the best hard
+        (Reflex) task and the best other task; then the mode decides between
+        them. pick_py gives the same answer from the ready heap; it falls
+        back to this where the heap's order is not the priority order
+        (Recovery mode, the clamp edges, a Reflex overrun)."""
         rec = self.mode == MODE_RECOVERY
         horizon = self.horizon
         hmax = horizon + horizon
@@ -352,6 +424,9 @@ class Scheduler:
         t.last = self.switch_no
         if t.wboost:
             t.wboost = 0
+        i = t.hidx
+        if i >= 0 and i < self.nrq and self.rq[i] is t:
+            self._rq_fix_at(t, i)
         self.e_switches += 1
         self.e_switch_us += switch_us
         if t.pid <= 30:
@@ -380,6 +455,9 @@ class Scheduler:
             b = self.wake_weight
         if b > t.wboost:
             t.wboost = b
+            i = t.hidx
+            if i >= 0 and i < self.nrq and self.rq[i] is t:
+                self._rq_up(t, i)
         return b
 
     def miss(self, t, now):
@@ -397,6 +475,8 @@ class Scheduler:
         t.thr |= bit
         if t.state == T_READY:
             t.state = T_THROTTLED
+            if t.hidx >= 0:
+                self.unheap(t)
 
     # ---- idle -------------------------------------------------------------------
     def next_timeout(self, now):
@@ -452,7 +532,7 @@ class Scheduler:
                 if t.state == T_THROTTLED:
                     t.state = T_READY
                     t.deadline = ticks_add(now, t.deadline_ms)
-        self.refresh_signal(now)
+        self.refresh_signal(now)   # rebuilds the ready heap
         return n
 
     def refresh_signal(self, now):
@@ -478,6 +558,7 @@ class Scheduler:
         if not ok:
             for t in self.tasks:
                 t.boost = 0
+        self.rq_rebuild(now)
         self.set_degraded(not ok, now,
                           DEG_NO_ENGINE if not sig.available else DEG_ENGINE_FAILED)
 
@@ -508,6 +589,110 @@ class Scheduler:
         self.mode = mode
         return 0
 
+    # ---- ready heap ---------------------------------------------------------------
+    # The ready tasks in a binary heap (fixed capacity, grown by add()), in
+    # pick order: hard tasks first, then the higher boost + wboost -
+    # deadline * PRIO_Q, then the smaller `last`. Within the clamp (every
+    # slack within +-horizon) that is the priority order, and it does not
+    # depend on `now`, so it is kept on wake and block, not per pick.
+    # Everything that changes those fields of a task in the heap fixes its
+    # place: make_ready, ran, wake_boost, refresh_signal (rebuild). A task
+    # that leaves the ready state is taken out where the scheduler sees it
+    # (sleep, wait, throttle, remove; Runtime.step takes the picked task
+    # out while it runs); one that leaves behind its back (a suspend) is
+    # dropped when it reaches the top. pick_py only reads the top.
+    def rq_push(self, t, now):
+        """Put ready t into the ready heap, or fix its place if it is in."""
+        if ticks_diff(t.deadline, now) > self.horizon:
+            # beyond the clamp: the heap order is not the priority order
+            # until deadline - horizon (pick_py scans until then)
+            f = ticks_add(t.deadline, -self.horizon)
+            if not self.far or ticks_diff(f, self.far_until) > 0:
+                self.far_until = f
+            self.far = True
+        i = t.hidx
+        if i >= 0:
+            if i < self.nrq and self.rq[i] is t:
+                self._rq_fix_at(t, i)
+                return
+            self.unheap(t)   # from the sleeper heap
+        i = self.nrq
+        if i >= len(self.rq):   # a task that was never add()ed
+            self.rq.append(None)
+        self.nrq = i + 1
+        self._rq_up(t, i)
+
+    def rq_out(self, t):
+        """Take t out of the ready heap (nothing if it is not in)."""
+        i = t.hidx
+        if i >= 0 and i < self.nrq and self.rq[i] is t:
+            self._rq_del(i)
+
+    def rq_rebuild(self, now):
+        """The ready heap from scratch: every T_READY task (after the
+        boosts of every task changed)."""
+        rq = self.rq
+        for i in range(self.nrq):
+            rq[i].hidx = -1
+            rq[i] = None
+        self.nrq = 0
+        for t in self.tasks:
+            if t.state == T_READY:
+                self.rq_push(t, now)
+
+    def _rq_del(self, i):
+        rq = self.rq
+        rq[i].hidx = -1
+        n = self.nrq - 1
+        self.nrq = n
+        m = rq[n]
+        rq[n] = None
+        if i != n:
+            self._rq_fix_at(m, i)
+
+    def _rq_fix_at(self, t, i):
+        """t's fields changed; it is (or goes) at slot i: sift it."""
+        if i > 0 and _rq_before(t, self.rq[(i - 1) >> 1]):
+            self._rq_up(t, i)
+        else:
+            self._rq_down(t, i)
+
+    def _rq_up(self, t, i):
+        """Sift t up from slot i (a hole, or t's own slot)."""
+        rq = self.rq
+        while i > 0:
+            j = (i - 1) >> 1
+            p = rq[j]
+            if not _rq_before(t, p):
+                break
+            rq[i] = p
+            p.hidx = i
+            i = j
+        rq[i] = t
+        t.hidx = i
+
+    def _rq_down(self, t, i):
+        """Sift t down from slot i."""
+        rq = self.rq
+        n = self.nrq
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            a = rq[c]
+            if c + 1 < n:
+                b = rq[c + 1]
+                if _rq_before(b, a):
+                    c += 1
+                    a = b
+            if not _rq_before(a, t):
+                break
+            rq[i] = a
+            a.hidx = i
+            i = c
+        rq[i] = t
+        t.hidx = i
+
     # ---- sleeper heap (fixed capacity, sift by ticks_diff) -----------------------
     def _less(self, a, b):
         return ticks_diff(a.wake, b.wake) < 0
@@ -524,14 +709,16 @@ class Scheduler:
         self._up(i)
 
     def unheap(self, t):
+        """Take t out of the heap it is in (sleeper or ready heap)."""
         i = t.hidx
         if i < 0:
             return
-        heap = self.heap
-        if i >= self.nheap or heap[i] is not t:  # inconsistent: just detach
+        if i < self.nheap and self.heap[i] is t:
+            self._remove_at(i)
+        elif i < self.nrq and self.rq[i] is t:
+            self._rq_del(i)
+        else:   # inconsistent: just detach
             t.hidx = -1
-            return
-        self._remove_at(i)
 
     def _remove_at(self, i):
         heap = self.heap

@@ -35,55 +35,38 @@ _MS_MAX = const(0x1FFFFFFF)
 
 @micropython.native
 def pick(self, now):
-    """The next task to run, or None when nothing is runnable. One pass:
-    the best hard (Reflex) task and the best other task; then the mode
-    decides between them."""
-    rec = self.mode == _MODE_RECOVERY
-    horizon = self.horizon
-    hmax = horizon + horizon
-    bh = None   # best hard-deadline task
-    bs = None   # best other task
-    ph = 0
-    ps = 0
-    td = ticks_diff
-    for t in self.tasks:
-        if t.state:  # != T_READY
-            continue
-        fl = t.fl
-        if rec and not fl & _F_RECOVERY:
-            continue
-        u = horizon - td(t.deadline, now)
-        if u < 0:
-            u = 0
-        elif u > hmax:
-            u = hmax
-        p = u * _PRIO_Q + t.boost + t.wboost
-        if fl & _F_HARD:
-            if bh is None or p > ph or (p == ph and t.last < bh.last):
-                bh = t
-                ph = p
-        elif bs is None or p > ps or (p == ps and t.last < bs.last):
-            bs = t
-            ps = p
-    if rec:
-        return bh if bh is not None else bs
-    if bh is None:
+    """Scheduler.pick_py under the native emitter: the top of the ready
+    heap, or the scan (Scheduler.pick_scan) where the heap's order is not
+    the priority order."""
+    rq = self.rq
+    while self.nrq:
+        t = rq[0]
+        if not t.state:  # T_READY
+            break
+        self._rq_del(0)  # left the ready state behind the heap's back
+    else:
+        if self.mode != _MODE_RECOVERY:
+            self.mode = _MODE_FLOW
+        return None
+    if self.mode == _MODE_RECOVERY or \
+            ticks_diff(t.deadline, now) < -self.horizon:
+        return self.pick_scan(now)
+    if self.far:
+        if ticks_diff(self.far_until, now) > 0:
+            return self.pick_scan(now)
+        self.far = False
+    if not t.fl & _F_HARD:   # hard tasks sort first: none is ready
         self.mode = _MODE_FLOW
-        return bs
+        return t
     us = self.clock_us()
     if self.mode != _MODE_REFLEX:
         self.mode = _MODE_REFLEX
         self.e_reflex += 1
         self.reflex_start = us
-        return bh
+        return t
     if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
-        # bounded: one Flow task runs, then Reflex may start again
-        if bs is not None:
-            self.reflex_overruns += 1
-            self.mode = _MODE_FLOW
-            return bs
-        self.reflex_start = us
-    return bh
+        return self.pick_scan(now)  # an overrun needs the best Flow task
+    return t
 
 
 @micropython.native
@@ -106,6 +89,8 @@ def step(self):
     if t is None:
         self._idle(now)
         return False
+    if t.hidx >= 0:   # it runs: out of the ready heap while it does
+        s.rq_out(t)
     if t.wboost:   # a wake boost is spent by the pick it won
         t.wboost = 0
     fl = t.fl
@@ -114,6 +99,8 @@ def step(self):
         self._dispatch(t, now)
         if t.state != _T_READY:
             return False
+        if t.hidx >= 0:   # its retry made it ready again
+            s.rq_out(t)
     if ticks_diff(now, t.deadline) > 0:
         s.miss(t, now)   # picked after its deadline
     # resume the agent: the partition switch
@@ -188,5 +175,7 @@ def step(self):
     q = t.cpu_quota_us
     if q and cpu > q:
         s.throttle(t, _Q_CPU, cpu, q)
+    if not t.state:   # ready: back into the ready heap, in its new place
+        s.rq_push(t, now)
     self.steps += 1
     return True

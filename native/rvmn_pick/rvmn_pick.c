@@ -5,11 +5,14 @@
 //
 //   pick(self, now) -> task | None
 //
-// One pass over self.tasks: the best ready hard (Reflex) task and the best
-// other one by urgency * PRIO_Q + boost + wboost (older `last` wins ties);
-// then the mode decides. Attribute reads and small-int stores only: no heap.
-// init(ticks_max) hands over the port's tick period (ticks_add(0, -1)) so
-// ticks_diff here wraps exactly like time.ticks_diff.
+// Reads the top of the ready heap (self.rq[0], kept in pick order by the
+// scheduler on wake and block): a top that is no longer ready is dropped
+// (self._rq_del(0)); where the heap's order is not the priority order
+// (Recovery mode, the top more than a horizon late, a deadline pushed
+// beyond the horizon, a Reflex overrun) it returns self.pick_scan(now).
+// Then the mode decides. Attribute reads and small-int stores only: no
+// heap. init(ticks_max) hands over the port's tick period
+// (ticks_add(0, -1)) so ticks_diff here wraps exactly like time.ticks_diff.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #define rvmn_call_method(n, kw, a) (mp_fun_table.call_method_n_kw((n), (kw), (a)))
@@ -22,8 +25,6 @@
 #define MODE_REFLEX (1)
 #define MODE_RECOVERY (2)
 #define F_HARD (1)
-#define F_RECOVERY (2)
-#define PRIO_Q (16)
 
 mp_int_t rvmn_pick_tmax;   // bss: not static, see mpy_ld
 
@@ -45,55 +46,56 @@ static mp_obj_t rvmn_pick_init(mp_obj_t tmax) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rvmn_pick_init_obj, rvmn_pick_init);
 
+static mp_obj_t rvmn_pick_call1(mp_obj_t self, qstr name, mp_obj_t arg) {
+    mp_obj_t dest[3];
+    mp_load_method(self, name, dest);
+    dest[2] = arg;
+    return rvmn_call_method(1, 0, dest);
+}
+
 static mp_obj_t rvmn_pick(mp_obj_t self, mp_obj_t now_in) {
     if (rvmn_pick_tmax == 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("rvmn_pick.init() not called"));
     }
     mp_int_t now = rvmn_pick_int(now_in);
+    mp_obj_t t = MP_OBJ_NULL;
+    while (ATTR(self, MP_QSTR_nrq) > 0) {
+        size_t len;
+        mp_obj_t *items;
+        mp_obj_get_array(mp_load_attr(self, MP_QSTR_rq), &len, &items);
+        if (len == 0) {
+            break;
+        }
+        t = items[0];
+        if (!mp_obj_is_true(mp_load_attr(t, MP_QSTR_state))) {
+            break;   // T_READY
+        }
+        t = MP_OBJ_NULL;   // left the ready state behind the heap's back
+        rvmn_pick_call1(self, MP_QSTR__rq_del, MP_OBJ_NEW_SMALL_INT(0));
+    }
     mp_int_t mode = ATTR(self, MP_QSTR_mode);
-    int rec = mode == MODE_RECOVERY;
+    if (t == MP_OBJ_NULL) {
+        if (mode != MODE_RECOVERY) {
+            SET(self, MP_QSTR_mode, MODE_FLOW);
+        }
+        return mp_const_none;
+    }
+    // the heap's order is the priority order only within the clamp
     mp_int_t horizon = ATTR(self, MP_QSTR_horizon);
-    mp_int_t hmax = horizon + horizon;
-    mp_obj_t bh = MP_OBJ_NULL, bs = MP_OBJ_NULL;
-    mp_int_t ph = 0, ps = 0, lh = 0, ls = 0;
-    size_t len;
-    mp_obj_t *items;
-    mp_obj_get_array(mp_load_attr(self, MP_QSTR_tasks), &len, &items);
-    for (size_t i = 0; i < len; i++) {
-        mp_obj_t t = items[i];
-        if (mp_obj_is_true(mp_load_attr(t, MP_QSTR_state))) {
-            continue;
-        }
-        mp_int_t fl = ATTR(t, MP_QSTR_fl);
-        if (rec && !(fl & F_RECOVERY)) {
-            continue;
-        }
-        mp_int_t u = horizon - rvmn_tdiff(ATTR(t, MP_QSTR_deadline), now);
-        if (u < 0) {
-            u = 0;
-        } else if (u > hmax) {
-            u = hmax;
-        }
-        mp_int_t p = u * PRIO_Q + ATTR(t, MP_QSTR_boost) + ATTR(t, MP_QSTR_wboost);
-        if (fl & F_HARD) {
-            if (bh == MP_OBJ_NULL || p > ph || (p == ph && ATTR(t, MP_QSTR_last) < lh)) {
-                bh = t;
-                ph = p;
-                lh = ATTR(t, MP_QSTR_last);
-            }
-        } else if (bs == MP_OBJ_NULL || p > ps || (p == ps && ATTR(t, MP_QSTR_last) < ls)) {
-            bs = t;
-            ps = p;
-            ls = ATTR(t, MP_QSTR_last);
-        }
+    if (mode == MODE_RECOVERY || rvmn_tdiff(ATTR(t, MP_QSTR_deadline), now) < -horizon) {
+        return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
     }
-    mp_obj_t none = mp_const_none;
-    if (rec) {
-        return bh != MP_OBJ_NULL ? bh : (bs != MP_OBJ_NULL ? bs : none);
+    if (mp_obj_is_true(mp_load_attr(self, MP_QSTR_far))) {
+        if (rvmn_tdiff(ATTR(self, MP_QSTR_far_until), now) > 0) {
+            return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
+        }
+        mp_store_attr(self, MP_QSTR_far, mp_const_false);
     }
-    if (bh == MP_OBJ_NULL) {
-        SET(self, MP_QSTR_mode, MODE_FLOW);
-        return bs != MP_OBJ_NULL ? bs : none;
+    if (!(ATTR(t, MP_QSTR_fl) & F_HARD)) {   // hard tasks sort first
+        if (mode != MODE_FLOW) {
+            SET(self, MP_QSTR_mode, MODE_FLOW);
+        }
+        return t;
     }
     mp_obj_t dest[2];
     mp_load_method(self, MP_QSTR_clock_us, dest);
@@ -102,18 +104,13 @@ static mp_obj_t rvmn_pick(mp_obj_t self, mp_obj_t now_in) {
         SET(self, MP_QSTR_mode, MODE_REFLEX);
         SET(self, MP_QSTR_e_reflex, ATTR(self, MP_QSTR_e_reflex) + 1);
         SET(self, MP_QSTR_reflex_start, us);
-        return bh;
+        return t;
     }
     if (rvmn_tdiff(us, ATTR(self, MP_QSTR_reflex_start)) > ATTR(self, MP_QSTR_reflex_budget_us)) {
-        // bounded: one Flow task runs, then Reflex may start again
-        if (bs != MP_OBJ_NULL) {
-            SET(self, MP_QSTR_reflex_overruns, ATTR(self, MP_QSTR_reflex_overruns) + 1);
-            SET(self, MP_QSTR_mode, MODE_FLOW);
-            return bs;
-        }
-        SET(self, MP_QSTR_reflex_start, us);
+        // an overrun needs the best Flow task
+        return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
     }
-    return bh;
+    return t;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(rvmn_pick_obj, rvmn_pick);
 

@@ -294,42 +294,16 @@ def test_p1_natmod_does_not_allocate():
 
 # ---- scheduler pick -------------------------------------------------------------
 def test_pick_every_impl_same_choice_and_mode():
+    # the C pick, the native-emitter pick and the portable heap pick against
+    # the reference scan on the same API-driven scenarios, near the tick
+    # wrap too (deadlines on both sides of it)
     import test_scheduler as TS
     from rvm_mp import scheduler as S
     from rvm_mp.compat import ticks_add
-    picks = [("portable", S.Scheduler.pick_py)]
-    try:
-        from rvm_mp import switch_native
-        picks.append(("native", switch_native.pick))
-    except (ImportError, SyntaxError):
-        pass
-    if S.natmod_pick() is not None:
-        picks.append(("natmod", S.natmod_pick()))
-    # near the tick wrap too: deadlines on both sides of it
-    for t0 in (1000, ticks_add(0, -150)):
-        s, ts, c, log = TS._mk(n=6, reflex_budget_us=3000, clock=TS.Clock(t0))
-        rnd = _rng(t0 & 0xFFFF)
-        for case in range(250):
-            for t in ts:
-                t.state = S.T_READY if rnd(3) else S.T_SLEEP
-                t.fl = (S.F_HARD if rnd(4) == 0 else 0) | \
-                    (S.F_RECOVERY if rnd(3) == 0 else 0)
-                t.deadline = ticks_add(c.ms(), rnd(400) - 100)
-                t.boost = rnd(3) * 400
-                t.wboost = rnd(2) * rnd(500)
-                t.last = rnd(50)
-            s.mode = (S.MODE_FLOW, S.MODE_REFLEX, S.MODE_RECOVERY)[rnd(3)]
-            s.reflex_start = ticks_add(c.us_(), -rnd(6000))
-            saved = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
-            res = []
-            for name, f in picks:
-                s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns = saved
-                t = f(s, c.ms())
-                res.append((name, t, (s.mode, s.e_reflex, s.reflex_start,
-                                      s.reflex_overruns)))
-            for name, t, after in res[1:]:
-                assert t is res[0][1] and after == res[0][2], (name, case, t0)
-            c.adv(rnd(5))
+    picks = TS._picks()
+    assert S.natmod_pick() is None or picks[-1][0] == "natmod"
+    for seed, t0 in ((11, 1000), (12, ticks_add(0, -1500))):
+        TS.pick_scenario(picks, seed, t0=t0, steps=250)
 
 
 def test_pick_natmod_does_not_allocate():
@@ -340,14 +314,20 @@ def test_pick_natmod_does_not_allocate():
     from rvm_mp.compat import micropython
     s, ts, c, log = TS._mk(n=6, reflex_budget_us=3000)
     ts[2].fl = S.F_HARD
+    s.make_ready(ts[2], c.ms())
+    ts[4].state = S.T_SLEEP   # dropped from the heap top by the pick
+    s.make_ready(ts[4], c.ms() - 100)
+    ts[4].state = S.T_SUSPENDED
     pick = S.natmod_pick()
     micropython.heap_lock()
     try:
         a = pick(s, c.ms())
         b = pick(s, c.ms())
+        ts[2].state = S.T_SUSPENDED
+        d = pick(s, c.ms())
     finally:
         micropython.heap_unlock()
-    assert a is ts[2] and b is ts[2]
+    assert a is ts[2] and b is ts[2] and d is ts[0]
 
 
 # ---- mincut ---------------------------------------------------------------------
