@@ -618,18 +618,15 @@ class Runtime:
         if t is None:
             self._idle(now)
             return False
-        if t.hidx >= 0:   # it runs: out of the ready heap while it does
-            s.rq_out(t)
         if t.wboost:   # a wake boost is spent by the pick it won
             t.wboost = 0
+            s.rq_push(t, now)   # its place in the ready heap
         fl = t.fl
         if fl & S.F_PENDING:
             t.fl = fl & ~S.F_PENDING
             self._dispatch(t, now)
             if t.state != S.T_READY:
                 return False
-            if t.hidx >= 0:   # its retry made it ready again
-                s.rq_out(t)
         if ticks_diff(now, t.deadline) > 0:
             s.miss(t, now)   # picked after its deadline
         # resume the agent: the partition switch
@@ -704,8 +701,8 @@ class Runtime:
         q = t.cpu_quota_us
         if q and cpu > q:
             s.throttle(t, S.Q_CPU, cpu, q)
-        if not t.state:   # ready: back into the ready heap, in its new place
-            s.rq_push(t, now)
+        if not t.state:   # ready: its new place in the ready heap (it stays
+            s.rq_push(t, now)   # in it while it runs; blocking takes it out)
         self.steps += 1
         return True
 

@@ -211,7 +211,7 @@ class Scheduler:
         self.cap = capacity
         self.heap = [None] * capacity
         self.nheap = 0
-        self.rq = [None] * capacity     # the ready heap (see _rq_up)
+        self.rq = [None] * capacity     # the ready heap (see rq_push)
         self.nrq = 0
         self.far = False        # a pushed deadline was beyond the horizon...
         self.far_until = 0      # ... until this tick (pick scans till then)
@@ -426,7 +426,7 @@ class Scheduler:
             t.wboost = 0
         i = t.hidx
         if i >= 0 and i < self.nrq and self.rq[i] is t:
-            self._rq_fix_at(t, i)
+            self._rq_sift(t, i)
         self.e_switches += 1
         self.e_switch_us += switch_us
         if t.pid <= 30:
@@ -457,7 +457,7 @@ class Scheduler:
             t.wboost = b
             i = t.hidx
             if i >= 0 and i < self.nrq and self.rq[i] is t:
-                self._rq_up(t, i)
+                self._rq_sift(t, i)
         return b
 
     def miss(self, t, now):
@@ -602,7 +602,8 @@ class Scheduler:
     # out while it runs); one that leaves behind its back (a suspend) is
     # dropped when it reaches the top. pick_py only reads the top.
     def rq_push(self, t, now):
-        """Put ready t into the ready heap, or fix its place if it is in."""
+        """Put ready t into the ready heap, or fix its place if it is in
+        (its deadline, boost, wboost or last changed)."""
         if ticks_diff(t.deadline, now) > self.horizon:
             # beyond the clamp: the heap order is not the priority order
             # until deadline - horizon (pick_py scans until then)
@@ -611,16 +612,14 @@ class Scheduler:
                 self.far_until = f
             self.far = True
         i = t.hidx
-        if i >= 0:
-            if i < self.nrq and self.rq[i] is t:
-                self._rq_fix_at(t, i)
-                return
-            self.unheap(t)   # from the sleeper heap
-        i = self.nrq
-        if i >= len(self.rq):   # a task that was never add()ed
-            self.rq.append(None)
-        self.nrq = i + 1
-        self._rq_up(t, i)
+        if i < 0 or i >= self.nrq or self.rq[i] is not t:
+            if i >= 0:
+                self.unheap(t)   # from the sleeper heap
+            i = self.nrq
+            if i >= len(self.rq):   # a task that was never add()ed
+                self.rq.append(None)
+            self.nrq = i + 1
+        self._rq_sift(t, i)
 
     def rq_out(self, t):
         """Take t out of the ready heap (nothing if it is not in)."""
@@ -648,48 +647,67 @@ class Scheduler:
         m = rq[n]
         rq[n] = None
         if i != n:
-            self._rq_fix_at(m, i)
+            self._rq_sift(m, i)
 
-    def _rq_fix_at(self, t, i):
-        """t's fields changed; it is (or goes) at slot i: sift it."""
-        if i > 0 and _rq_before(t, self.rq[(i - 1) >> 1]):
-            self._rq_up(t, i)
-        else:
-            self._rq_down(t, i)
-
-    def _rq_up(self, t, i):
-        """Sift t up from slot i (a hole, or t's own slot)."""
+    def _rq_sift(self, t, i):
+        """Place t at slot i (a hole, or its own slot after its fields
+        changed) and sift it up or down. The order of _rq_before, inlined
+        (this is the switch path)."""
         rq = self.rq
+        th = t.fl & F_HARD
+        tk = t.boost + t.wboost
+        dl = t.deadline
+        tl = t.last
+        up = False
         while i > 0:
             j = (i - 1) >> 1
             p = rq[j]
-            if not _rq_before(t, p):
-                break
+            ph = p.fl & F_HARD
+            if ph != th:
+                if ph:
+                    break
+            else:
+                x = tk - p.boost - p.wboost + \
+                    PRIO_Q * ticks_diff(p.deadline, dl)
+                if x < 0 or (x == 0 and tl > p.last):
+                    break
             rq[i] = p
             p.hidx = i
             i = j
-        rq[i] = t
-        t.hidx = i
-
-    def _rq_down(self, t, i):
-        """Sift t down from slot i."""
-        rq = self.rq
-        n = self.nrq
-        while True:
-            c = 2 * i + 1
-            if c >= n:
-                break
-            a = rq[c]
-            if c + 1 < n:
-                b = rq[c + 1]
-                if _rq_before(b, a):
-                    c += 1
-                    a = b
-            if not _rq_before(a, t):
-                break
-            rq[i] = a
-            a.hidx = i
-            i = c
+            up = True
+        if not up:
+            n = self.nrq
+            while True:
+                c = 2 * i + 1
+                if c >= n:
+                    break
+                a = rq[c]
+                ah = a.fl & F_HARD
+                if c + 1 < n:   # the child that comes first
+                    b = rq[c + 1]
+                    bh = b.fl & F_HARD
+                    if bh != ah:
+                        if bh:
+                            c += 1
+                            a = b
+                            ah = bh
+                    else:
+                        x = b.boost + b.wboost - a.boost - a.wboost + \
+                            PRIO_Q * ticks_diff(a.deadline, b.deadline)
+                        if x > 0 or (x == 0 and b.last < a.last):
+                            c += 1
+                            a = b
+                if ah != th:
+                    if th:
+                        break
+                else:
+                    x = a.boost + a.wboost - tk + \
+                        PRIO_Q * ticks_diff(dl, a.deadline)
+                    if x < 0 or (x == 0 and a.last > tl):
+                        break
+                rq[i] = a
+                a.hidx = i
+                i = c
         rq[i] = t
         t.hidx = i
 
