@@ -1171,8 +1171,9 @@ def use_native(on=True):
     Scheduler = S.Scheduler
     if on:
         try:
-            from .switch_native import pick, step
+            from .switch_native import pick, sift, step
             Scheduler.pick = S.natmod_pick() or pick
+            S.rq_sift = S.natmod_sift() or sift
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True
@@ -1182,6 +1183,7 @@ def use_native(on=True):
             native_fallback("switch_native", e)
             _NATIVE_OK[0] = False
     Scheduler.pick = Scheduler.pick_py
+    S.rq_sift = S._rq_sift_py
     Runtime.step = Runtime.step_py
     NATIVE = False
     return False

@@ -199,6 +199,74 @@ def _rq_before(a, b):
     return a.last < b.last
 
 
+def _rq_sift_py(s, t, i):
+    """Place t at slot i (a hole, or its own slot after its fields
+    changed) and sift it up or down. The order of _rq_before, inlined
+    (this is the switch path)."""
+    rq = s.rq
+    th = t.fl & F_HARD
+    tk = t.boost + t.wboost
+    dl = t.deadline
+    tl = t.last
+    up = False
+    while i > 0:
+        j = (i - 1) >> 1
+        p = rq[j]
+        ph = p.fl & F_HARD
+        if ph != th:
+            if ph:
+                break
+        else:
+            x = tk - p.boost - p.wboost + \
+                PRIO_Q * ticks_diff(p.deadline, dl)
+            if x < 0 or (x == 0 and tl > p.last):
+                break
+        rq[i] = p
+        p.hidx = i
+        i = j
+        up = True
+    if not up:
+        n = s.nrq
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            a = rq[c]
+            ah = a.fl & F_HARD
+            if c + 1 < n:   # the child that comes first
+                b = rq[c + 1]
+                bh = b.fl & F_HARD
+                if bh != ah:
+                    if bh:
+                        c += 1
+                        a = b
+                        ah = bh
+                else:
+                    x = b.boost + b.wboost - a.boost - a.wboost + \
+                        PRIO_Q * ticks_diff(a.deadline, b.deadline)
+                    if x > 0 or (x == 0 and b.last < a.last):
+                        c += 1
+                        a = b
+            if ah != th:
+                if th:
+                    break
+            else:
+                x = a.boost + a.wboost - tk + \
+                    PRIO_Q * ticks_diff(dl, a.deadline)
+                if x < 0 or (x == 0 and a.last > tl):
+                    break
+            rq[i] = a
+            a.hidx = i
+            i = c
+    rq[i] = t
+    t.hidx = i
+
+
+# The ready heap's sift: this portable body, or (runtime.use_native) the C
+# rvmn_pick.sift where the natmod loads, else switch_native.sift.
+rq_sift = _rq_sift_py
+
+
 class Scheduler:
     def __init__(self, log, clock_ms, clock_us, capacity=8, signal=None,
                  epoch_ms=1000, horizon_ms=1000, boost_weight=PRIO_Q,
@@ -426,7 +494,7 @@ class Scheduler:
             t.wboost = 0
         i = t.hidx
         if i >= 0 and i < self.nrq and self.rq[i] is t:
-            self._rq_sift(t, i)
+            rq_sift(self, t, i)
         self.e_switches += 1
         self.e_switch_us += switch_us
         if t.pid <= 30:
@@ -457,7 +525,7 @@ class Scheduler:
             t.wboost = b
             i = t.hidx
             if i >= 0 and i < self.nrq and self.rq[i] is t:
-                self._rq_sift(t, i)
+                rq_sift(self, t, i)
         return b
 
     def miss(self, t, now):
@@ -619,7 +687,7 @@ class Scheduler:
             if i >= len(self.rq):   # a task that was never add()ed
                 self.rq.append(None)
             self.nrq = i + 1
-        self._rq_sift(t, i)
+        rq_sift(self, t, i)
 
     def rq_out(self, t):
         """Take t out of the ready heap (nothing if it is not in)."""
@@ -647,69 +715,7 @@ class Scheduler:
         m = rq[n]
         rq[n] = None
         if i != n:
-            self._rq_sift(m, i)
-
-    def _rq_sift(self, t, i):
-        """Place t at slot i (a hole, or its own slot after its fields
-        changed) and sift it up or down. The order of _rq_before, inlined
-        (this is the switch path)."""
-        rq = self.rq
-        th = t.fl & F_HARD
-        tk = t.boost + t.wboost
-        dl = t.deadline
-        tl = t.last
-        up = False
-        while i > 0:
-            j = (i - 1) >> 1
-            p = rq[j]
-            ph = p.fl & F_HARD
-            if ph != th:
-                if ph:
-                    break
-            else:
-                x = tk - p.boost - p.wboost + \
-                    PRIO_Q * ticks_diff(p.deadline, dl)
-                if x < 0 or (x == 0 and tl > p.last):
-                    break
-            rq[i] = p
-            p.hidx = i
-            i = j
-            up = True
-        if not up:
-            n = self.nrq
-            while True:
-                c = 2 * i + 1
-                if c >= n:
-                    break
-                a = rq[c]
-                ah = a.fl & F_HARD
-                if c + 1 < n:   # the child that comes first
-                    b = rq[c + 1]
-                    bh = b.fl & F_HARD
-                    if bh != ah:
-                        if bh:
-                            c += 1
-                            a = b
-                            ah = bh
-                    else:
-                        x = b.boost + b.wboost - a.boost - a.wboost + \
-                            PRIO_Q * ticks_diff(a.deadline, b.deadline)
-                        if x > 0 or (x == 0 and b.last < a.last):
-                            c += 1
-                            a = b
-                if ah != th:
-                    if th:
-                        break
-                else:
-                    x = a.boost + a.wboost - tk + \
-                        PRIO_Q * ticks_diff(dl, a.deadline)
-                    if x < 0 or (x == 0 and a.last > tl):
-                        break
-                rq[i] = a
-                a.hidx = i
-                i = c
-        rq[i] = t
-        t.hidx = i
+            rq_sift(self, m, i)
 
     # ---- sleeper heap (fixed capacity, sift by ticks_diff) -----------------------
     def _less(self, a, b):
@@ -803,16 +809,25 @@ def natmod_pick():
     if not _PICK_C:
         nat = impls.natmod("rvmn_pick")
         f = None
+        sift = None
         if nat is not None:
             nat.init(ticks_add(0, -1))
             c = nat.pick
+            sift = nat.sift
 
             # MicroPython binds no `self` to a C function stored on a Python
             # class: a thin wrapper makes it a method
             def f(self, now):
                 return c(self, now)
         _PICK_C.append(f)
+        _PICK_C.append(sift)
     return _PICK_C[0]
+
+
+def natmod_sift():
+    """The C sift (rvmn_pick.sift), or None where rvmn_pick does not load."""
+    natmod_pick()
+    return _PICK_C[1]
 
 
 def _pick_impl():

@@ -1,6 +1,7 @@
-# Native-emitter copies of the two hot functions of the partition switch:
-# Scheduler.pick and Runtime.step. The portable originals are
-# Scheduler.pick_py (scheduler.py) and Runtime.step_py (runtime.py); this
+# Native-emitter copies of the hot functions of the partition switch:
+# Scheduler.pick, the ready heap's sift and Runtime.step. The portable
+# originals are Scheduler.pick_py and _rq_sift_py (scheduler.py) and
+# Runtime.step_py (runtime.py); this
 # module is the same code under @micropython.native (constants inlined, no
 # bare re-raise, which the native emitter lacks). scheduler.py and
 # runtime.py install these at import when the port has the native emitter;
@@ -67,6 +68,70 @@ def pick(self, now):
     if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
         return self.pick_scan(now)  # an overrun needs the best Flow task
     return t
+
+
+@micropython.native
+def sift(s, t, i):
+    """Place t at slot i (a hole, or its own slot after its fields
+    changed) and sift it up or down. The order of _rq_before, inlined
+    (this is the switch path)."""
+    rq = s.rq
+    th = t.fl & _F_HARD
+    tk = t.boost + t.wboost
+    dl = t.deadline
+    tl = t.last
+    up = False
+    while i > 0:
+        j = (i - 1) >> 1
+        p = rq[j]
+        ph = p.fl & _F_HARD
+        if ph != th:
+            if ph:
+                break
+        else:
+            x = tk - p.boost - p.wboost + \
+                _PRIO_Q * ticks_diff(p.deadline, dl)
+            if x < 0 or (x == 0 and tl > p.last):
+                break
+        rq[i] = p
+        p.hidx = i
+        i = j
+        up = True
+    if not up:
+        n = s.nrq
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            a = rq[c]
+            ah = a.fl & _F_HARD
+            if c + 1 < n:   # the child that comes first
+                b = rq[c + 1]
+                bh = b.fl & _F_HARD
+                if bh != ah:
+                    if bh:
+                        c += 1
+                        a = b
+                        ah = bh
+                else:
+                    x = b.boost + b.wboost - a.boost - a.wboost + \
+                        _PRIO_Q * ticks_diff(a.deadline, b.deadline)
+                    if x > 0 or (x == 0 and b.last < a.last):
+                        c += 1
+                        a = b
+            if ah != th:
+                if th:
+                    break
+            else:
+                x = a.boost + a.wboost - tk + \
+                    _PRIO_Q * ticks_diff(dl, a.deadline)
+                if x < 0 or (x == 0 and a.last > tl):
+                    break
+            rq[i] = a
+            a.hidx = i
+            i = c
+    rq[i] = t
+    t.hidx = i
 
 
 @micropython.native

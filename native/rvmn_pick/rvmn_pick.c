@@ -11,7 +11,14 @@
 // (Recovery mode, the top more than a horizon late, a deadline pushed
 // beyond the horizon, a Reflex overrun) it returns self.pick_scan(now).
 // Then the mode decides. Attribute reads and small-int stores only: no
-// heap. init(ticks_max) hands over the port's tick period
+// heap.
+//
+//   sift(self, t, i)
+//
+// Scheduler._rq_sift_py in C: place t at slot i of the ready heap
+// (self.rq, self.nrq entries; a hole or t's own slot) and sift it up or
+// down in pick order (hard first, then boost + wboost - deadline * PRIO_Q,
+// then the smaller `last`), storing each moved task's hidx. init(ticks_max) hands over the port's tick period
 // (ticks_add(0, -1)) so ticks_diff here wraps exactly like time.ticks_diff.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
@@ -25,6 +32,7 @@
 #define MODE_REFLEX (1)
 #define MODE_RECOVERY (2)
 #define F_HARD (1)
+#define PRIO_Q (16)
 
 mp_int_t rvmn_pick_tmax;   // bss: not static, see mpy_ld
 
@@ -114,11 +122,87 @@ static mp_obj_t rvmn_pick(mp_obj_t self, mp_obj_t now_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(rvmn_pick_obj, rvmn_pick);
 
+typedef struct {
+    mp_int_t hard, key, dl, last;
+} rvmn_ord_t;
+
+static void rvmn_ord(mp_obj_t t, rvmn_ord_t *o) {
+    o->hard = ATTR(t, MP_QSTR_fl) & F_HARD;
+    o->key = ATTR(t, MP_QSTR_boost) + ATTR(t, MP_QSTR_wboost);
+    o->dl = ATTR(t, MP_QSTR_deadline);
+    o->last = ATTR(t, MP_QSTR_last);
+}
+
+// a comes before b in the ready heap
+static int rvmn_before(const rvmn_ord_t *a, const rvmn_ord_t *b) {
+    if (a->hard != b->hard) {
+        return a->hard != 0;
+    }
+    mp_int_t x = a->key - b->key + PRIO_Q * rvmn_tdiff(b->dl, a->dl);
+    if (x) {
+        return x > 0;
+    }
+    return a->last < b->last;
+}
+
+static mp_obj_t rvmn_sift(mp_obj_t self, mp_obj_t t, mp_obj_t i_in) {
+    size_t len;
+    mp_obj_t *rq;
+    mp_obj_get_array(mp_load_attr(self, MP_QSTR_rq), &len, &rq);
+    mp_int_t n = ATTR(self, MP_QSTR_nrq);
+    mp_int_t i = mp_obj_get_int(i_in);
+    if (n < 0 || (size_t)n > len || i < 0 || i >= n) {
+        mp_raise_ValueError(MP_ERROR_TEXT("bad heap slot"));
+    }
+    rvmn_ord_t ot, op, oc;
+    rvmn_ord(t, &ot);
+    int up = 0;
+    while (i > 0) {
+        mp_int_t j = (i - 1) >> 1;
+        mp_obj_t p = rq[j];
+        rvmn_ord(p, &op);
+        if (!rvmn_before(&ot, &op)) {
+            break;
+        }
+        rq[i] = p;
+        SET(p, MP_QSTR_hidx, i);
+        i = j;
+        up = 1;
+    }
+    while (!up) {
+        mp_int_t c = 2 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        mp_obj_t a = rq[c];
+        rvmn_ord(a, &oc);
+        if (c + 1 < n) {   // the child that comes first
+            rvmn_ord(rq[c + 1], &op);
+            if (rvmn_before(&op, &oc)) {
+                c += 1;
+                a = rq[c];
+                oc = op;
+            }
+        }
+        if (!rvmn_before(&oc, &ot)) {
+            break;
+        }
+        rq[i] = a;
+        SET(a, MP_QSTR_hidx, i);
+        i = c;
+    }
+    rq[i] = t;
+    SET(t, MP_QSTR_hidx, i);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(rvmn_sift_obj, rvmn_sift);
+
 #if MICROPY_ENABLE_DYNRUNTIME
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_init, MP_OBJ_FROM_PTR(&rvmn_pick_init_obj));
     mp_store_global(MP_QSTR_pick, MP_OBJ_FROM_PTR(&rvmn_pick_obj));
+    mp_store_global(MP_QSTR_sift, MP_OBJ_FROM_PTR(&rvmn_sift_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
@@ -126,6 +210,7 @@ static const mp_rom_map_elem_t rvmn_pick_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_rvmn_pick) },
     { MP_ROM_QSTR(MP_QSTR_init), MP_ROM_PTR(&rvmn_pick_init_obj) },
     { MP_ROM_QSTR(MP_QSTR_pick), MP_ROM_PTR(&rvmn_pick_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sift), MP_ROM_PTR(&rvmn_sift_obj) },
 };
 static MP_DEFINE_CONST_DICT(rvmn_pick_globals, rvmn_pick_globals_table);
 const mp_obj_module_t rvmn_pick_module = {

@@ -165,6 +165,37 @@ for c in cases:
     t = rvmn_pick.pick(s, 1000)
     picks.append((t.name if t else None, s.mode, s.e_reflex, s.far, s.calls))
 res.append(picks)
+
+class Q:
+    def __init__(self, name, fl, boost, dl, last):
+        self.name = name
+        self.fl = fl
+        self.boost = boost
+        self.wboost = 0
+        self.deadline = time.ticks_add(-20, dl)   # across the tick wrap
+        self.last = last
+        self.hidx = -1
+
+class H:
+    pass
+h = H()
+h.rq = [None] * 8
+h.nrq = 0
+qs = [Q('a', 0, 0, 50, 1), Q('b', 1, 0, 90, 2), Q('c', 0, 160, 55, 3),
+      Q('d', 0, 0, 50, 0), Q('e', 0, 0, 10, 4), Q('f', 1, 0, 30, 5)]
+for q in qs:   # push: a hole at the end, sifted up
+    h.nrq += 1
+    rvmn_pick.sift(h, q, h.nrq - 1)
+order = []
+while h.nrq:   # pop the top: the last entry into slot 0, sifted down
+    top = h.rq[0]
+    order.append(top.name)
+    h.nrq -= 1
+    m = h.rq[h.nrq]
+    h.rq[h.nrq] = None
+    if h.nrq:
+        rvmn_pick.sift(h, m, 0)
+res.append(order)
 for x in res:
     print(x)
 '''
@@ -222,6 +253,8 @@ def test_cross_built_natmods_run_on_the_cortex_m3_board(arch, tmp_path):
         ("soft", 0, 0, False, ["scan"]), ("hard", 0, 0, True, ["scan"]),
         ("soft", 0, 0, False, []), (None, 0, 0, False, ["del"]),
         (None, 2, 0, False, ["del"]), ("hard", 1, 0, False, [])])
+    # the ready heap's sift: hard first, then boost - deadline, then last
+    assert want[9] == str(["f", "b", "e", "c", "d", "a"])
     got, board_arch = _board_lines(arch)
     assert board_arch == 6        # the firmware is armv7em-class (M3 board)
     assert got == want

@@ -289,14 +289,37 @@ def _picks():
     return picks
 
 
-def pick_scenario(picks, seed, t0=1000, n=7, steps=300, horizon_ms=60):
+def _sifts():
+    """(name, sift) of every implementation of the ready heap's sift."""
+    sifts = [("portable", S._rq_sift_py)]
+    try:
+        from rvm_mp import switch_native
+        sifts.append(("native", switch_native.sift))
+    except (ImportError, SyntaxError):
+        pass
+    if S.natmod_sift() is not None:
+        sifts.append(("natmod", S.natmod_sift()))
+    return sifts
+
+
+def pick_scenario(picks, seed, t0=1000, n=7, steps=300, horizon_ms=60,
+                  sift=None):
     """Drive a scheduler through its own API (make_ready at moving times
     with deadlines inside and beyond the horizon, sleep, wait, throttle,
     wake boosts, per-epoch boosts, ran, suspends behind its back, mode
     changes) and check at every step that every pick gives the answer and
     the mode state of the reference scan (pick_scan). A small horizon puts
-    tasks past both clamp edges."""
+    tasks past both clamp edges. `sift`: the ready heap's sift to run."""
     from rvm_mp.compat import ticks_add
+    old = S.rq_sift
+    S.rq_sift = sift or old
+    try:
+        return _scenario(picks, seed, t0, n, steps, horizon_ms, ticks_add)
+    finally:
+        S.rq_sift = old
+
+
+def _scenario(picks, seed, t0, n, steps, horizon_ms, ticks_add):
     sig = StaticPressure()
     s, ts, c, log = _mk(signal=sig, n=n, clock=Clock(t0),
                         reflex_budget_us=3000, horizon_ms=horizon_ms,
@@ -379,11 +402,12 @@ class StaticPressure(S.StaticSignal):
 def test_every_pick_matches_the_scan():
     from rvm_mp.compat import ticks_add
     picks = _picks()
-    for seed in (1, 2, 3):
-        counts = pick_scenario(picks, seed)
-        assert counts[0] > 100 and counts[1] > 5   # both answers exercised
-    # across the wrap of ticks_ms
-    pick_scenario(picks, 9, t0=ticks_add(0, -2000), steps=200)
+    for name, sift in _sifts():
+        for seed in (1, 2, 3):
+            counts = pick_scenario(picks, seed, sift=sift)
+            assert counts[0] > 100 and counts[1] > 5   # both answers
+        # across the wrap of ticks_ms
+        pick_scenario(picks, 9, t0=ticks_add(0, -2000), steps=200, sift=sift)
 
 
 def test_heap_pick_follows_deadline_boost_and_lru():
