@@ -175,16 +175,17 @@ static mp_obj_t rvmn_sift(mp_obj_t self, mp_obj_t t, mp_obj_t i_in) {
             break;
         }
         mp_obj_t a = rq[c];
+        rvmn_ord_t *oa = &oc;   // (no struct copy: armv6m has no memcpy)
         rvmn_ord(a, &oc);
         if (c + 1 < n) {   // the child that comes first
             rvmn_ord(rq[c + 1], &op);
             if (rvmn_before(&op, &oc)) {
                 c += 1;
                 a = rq[c];
-                oc = op;
+                oa = &op;
             }
         }
-        if (!rvmn_before(&oc, &ot)) {
+        if (!rvmn_before(oa, &ot)) {
             break;
         }
         rq[i] = a;
