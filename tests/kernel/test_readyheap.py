@@ -78,9 +78,11 @@ class _Sig:
 
 
 def _run(native):
-    runtime.use_native(native)
     pf, k, rt = K.make(step_us=700, signal=_Sig())
     try:
+        runtime.use_native(native)   # after make: the profile chose native
+        assert rt.step == (rt.step_py if not runtime.NATIVE else rt.step)
+        assert S.rq_sift is not S._rq_sift_py or not runtime.NATIVE
         srv = K.load(rt, "srv", SERVER)
         cli = K.load(rt, "cli", CLIENT)
         for i, dm in enumerate((60, 150, 100)):
@@ -127,3 +129,33 @@ def test_switch_path_keeps_the_heap_in_pick_order():
         seen, rounds, hard_runs = _run(native)
         assert len(seen) == 8          # every agent ran
         assert rounds > 3 and hard_runs > 5
+
+
+def test_switch_path_does_not_allocate_on_either_path():
+    # the portable path (seed-64k) and the native/C one (bigger profiles):
+    # yields, sleeps (sleeper heap -> ready heap) and Reflex, with the heap
+    # locked (IPC is left out: the kernel's recv allocates the message)
+    from rvm_mp.compat import micropython
+    for native in (False, True):
+        pf, k, rt = K.make(step_us=40, signal=_Sig())  # no epoch end
+        try:
+            runtime.use_native(native)
+            for i, dm in enumerate((60, 150, 100)):
+                K.load(rt, "hog%d" % i, HOG, {"deadline_ms": dm})
+            K.load(rt, "sleepy", SLEEPY)
+            hard = K.load(rt, "hard", HARD, {"hard": True, "deadline_ms": 5})
+            rt.sched.start(pf.ticks_ms())
+            for _ in range(60):
+                rt.step()
+            s0 = rt.steps
+            micropython.heap_lock()
+            try:
+                for _ in range(300):
+                    rt.step()
+            finally:
+                micropython.heap_unlock()
+            assert rt.steps - s0 > 250 and rt.check_invariants() == 0
+            assert rt.sched.task(hard).globals["N"][0] > 1   # Reflex ran
+        finally:
+            K.done(rt)
+            runtime.use_native(True)
