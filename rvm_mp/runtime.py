@@ -702,7 +702,11 @@ class Runtime:
         if q and cpu > q:
             s.throttle(t, S.Q_CPU, cpu, q)
         if not t.state:   # ready: its new place in the ready heap (it stays
-            s.rq_push(t, now)   # in it while it runs; blocking takes it out)
+            i = t.hidx      # in it while it runs; blocking takes it out)
+            if 0 <= i < s.nrq and s.rq[i] is t and t.deadline_ms <= s.horizon:
+                S.rq_sift(s, t, i)   # (rq_push without its far check)
+            else:
+                s.rq_push(t, now)
         self.steps += 1
         return True
 

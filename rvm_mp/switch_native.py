@@ -31,6 +31,7 @@ _OP_SLEEP = const(2)
 
 from .errors import EINVAL as _EINVAL  # noqa: E402
 from . import syscalls as _SC  # noqa: E402
+from . import scheduler as _S  # noqa: E402
 _MS_MAX = const(0x1FFFFFFF)
 
 
@@ -238,6 +239,10 @@ def step(self):
     if q and cpu > q:
         s.throttle(t, _Q_CPU, cpu, q)
     if not t.state:   # ready: its new place in the ready heap (it stays
-        s.rq_push(t, now)   # in it while it runs; blocking takes it out)
+        i = t.hidx      # in it while it runs; blocking takes it out)
+        if 0 <= i < s.nrq and s.rq[i] is t and t.deadline_ms <= s.horizon:
+            _S.rq_sift(s, t, i)   # (rq_push without its far check)
+        else:
+            s.rq_push(t, now)
     self.steps += 1
     return True
