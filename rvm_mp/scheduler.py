@@ -31,7 +31,11 @@
 #   Recovery  only recovery work runs: the fault manager's queued jobs and
 #             tasks marked `recovery`; entry and exit are witnessed.
 #
-#   ready tasks:   a plain list scanned per pick (8..32 partitions)
+#   ready tasks:   a binary heap in pick order, kept on wake and block
+#                  (rq_push); the pick reads its top: O(1), a switch
+#                  re-sorts the task that ran: O(log n). The scan
+#                  (pick_scan) is the reference and the fallback where the
+#                  heap's order is not the priority order (docs/scheduler.md)
 #   sleepers:      a fixed-capacity binary heap keyed by wake time
 #                  (ticks_diff order, so the wrap of ticks_ms is harmless)
 #   idle:          next_timeout() = ms to the earliest wake; the kernel loop
@@ -322,6 +326,8 @@ class Scheduler:
         self._nadd += 1
         t.last = self._nadd - 0x20000000
         self.tasks.append(t)
+        if t.state == T_READY:   # made ready before it was added
+            self.rq_push(t, self.clock_ms())
         return t
 
     def remove(self, t):
