@@ -397,7 +397,8 @@ class Scheduler:
     def pick_py(self, now):
         """The next task to run, or None when nothing is runnable (the same
         answer and mode change as pick_scan). Reads the top of the ready
-        heap; does not take it out (Runtime.step does, with rq_out)."""
+        heap and leaves it there (Runtime.step re-sorts the task after it
+        ran, or it leaves the heap when it blocks)."""
         rq = self.rq
         while self.nrq:
             t = rq[0]
@@ -672,9 +673,10 @@ class Scheduler:
     # Everything that changes those fields of a task in the heap fixes its
     # place: make_ready, ran, wake_boost, refresh_signal (rebuild). A task
     # that leaves the ready state is taken out where the scheduler sees it
-    # (sleep, wait, throttle, remove; Runtime.step takes the picked task
-    # out while it runs); one that leaves behind its back (a suspend) is
-    # dropped when it reaches the top. pick_py only reads the top.
+    # (sleep, wait, throttle, remove, unheap); one that leaves behind its
+    # back (a field set directly) is dropped when it reaches the top.
+    # pick_py only reads the top; Runtime.step leaves the picked task in its
+    # slot while it runs and re-sorts it once after (docs/scheduler.md).
     def rq_push(self, t, now):
         """Put ready t into the ready heap, or fix its place if it is in
         (its deadline, boost, wboost or last changed)."""

@@ -386,9 +386,10 @@ def _scenario(picks, seed, t0, n, steps, horizon_ms, ticks_add):
                                  want and want.pid)
             assert (s.mode, s.e_reflex, s.reflex_start,
                     s.reflex_overruns) == after, (name, seed, step)
-        # the heap holds each ready task once, at its index
+        # the heap holds each ready task once, at its index, in heap order
         for i in range(s.nrq):
             assert s.rq[i].hidx == i
+            assert i == 0 or not S._rq_before(s.rq[i], s.rq[(i - 1) >> 1])
         for u in ts:
             if u.state == S.T_READY:
                 assert 0 <= u.hidx < s.nrq and s.rq[u.hidx] is u
