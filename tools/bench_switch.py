@@ -3,9 +3,9 @@
 # its floor. Kernel-side (MicroPython unix port or CPython):
 #
 #   .venv/bin/micropython -X heapsize=4M tools/bench_switch.py [--quick]
-#        [--sizes=2,128] [--paths=portable,native] [--no-emit]
+#        [--sizes=2,128] [--paths=portable,native] [--no-emit] [--repeats=R]
 #
-# Every figure is min and median of R interleaved repeats (R = 7, 5 with
+# Every figure is min and median of R interleaved repeats (R = 11, 5 with
 # --quick); each ratio pairs the two sides measured back to back in the
 # same repeat, and its min/median are over those paired ratios.
 #
@@ -31,13 +31,15 @@ from benchutil import ticks_us, ticks_diff  # noqa: E402
 import kb_sched as KS  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-R = 5 if QUICK else 7
+R = 5 if QUICK else 11
 SIZES = (2, 128)
 PATHS = ("portable", "native")
 EMIT = "--no-emit" not in sys.argv
 for _a in sys.argv:
     if _a.startswith("--sizes="):
-        SIZES = [int(x) for x in _a[8:].split(",")]
+        SIZES = [int(x) for x in _a[8:].split(",") if x]
+    elif _a.startswith("--repeats="):
+        R = int(_a[10:])
     elif _a.startswith("--paths="):
         PATHS = _a[8:].split(",")
 
@@ -168,9 +170,10 @@ def main():
             runtime.use_native(False)
     if not EMIT:
         return
-    n = 2000 if QUICK else 5000
+    n = 1000   # short samples: more of them miss the other load
+    a = _emit_link(n)
     print("  (link: %s)" % impls.which().get("link"))
-    pair("emit+link", _emit_link(n), _floor(n), "floor")
+    pair("emit+link", a, _floor(n), "floor")
 
 
 main()
