@@ -7,7 +7,8 @@
 #
 # Every figure is min and median of R interleaved repeats (R = 11, 5 with
 # --quick); each ratio pairs the two sides measured back to back in the
-# same repeat, and its min/median are over those paired ratios.
+# same repeat, and its min/median are over those paired ratios. Each side
+# runs once untimed before its timed sample (one gc.collect per repeat).
 #
 #   switch N portable   Runtime.step_py + Scheduler.pick_py (seed-64k's path)
 #   switch N native     switch_native.step + the C pick where rvmn_pick
@@ -143,9 +144,10 @@ def pair(name, a, b, bname):
     rb = []
     rr = []
     for _ in range(R):
-        gc.collect()
+        gc.collect()   # then each side warm (a collect leaves caches cold)
+        a()
         x = a()
-        gc.collect()
+        b()
         y = b()
         ra.append(x)
         rb.append(y)
