@@ -1177,7 +1177,7 @@ def use_native(on=True):
         try:
             from .switch_native import pick, sift, step
             Scheduler.pick = S.natmod_pick() or pick
-            S.rq_sift = S.natmod_sift() or sift
+            S.rq_sift = S.natmod_pick() and S._PICK_C[1] or sift
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True

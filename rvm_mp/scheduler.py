@@ -204,64 +204,34 @@ def _rq_before(a, b):
 
 
 def _rq_sift_py(s, t, i):
-    """Place t at slot i (a hole, or its own slot after its fields
-    changed) and sift it up or down. The order of _rq_before, inlined
-    (this is the switch path)."""
+    """Place t at slot i of s's ready heap (a hole, or its own slot after
+    its fields changed) and sift it up or down (switch_native.sift is the
+    same with the order inlined)."""
     rq = s.rq
-    th = t.fl & F_HARD
-    tk = t.boost + t.wboost
-    dl = t.deadline
-    tl = t.last
     up = False
     while i > 0:
         j = (i - 1) >> 1
         p = rq[j]
-        ph = p.fl & F_HARD
-        if ph != th:
-            if ph:
-                break
-        else:
-            x = tk - p.boost - p.wboost + \
-                PRIO_Q * ticks_diff(p.deadline, dl)
-            if x < 0 or (x == 0 and tl > p.last):
-                break
+        if not _rq_before(t, p):
+            break
         rq[i] = p
         p.hidx = i
         i = j
         up = True
-    if not up:
-        n = s.nrq
-        while True:
-            c = 2 * i + 1
-            if c >= n:
-                break
+    n = s.nrq
+    while not up:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        a = rq[c]
+        if c + 1 < n and _rq_before(rq[c + 1], a):
+            c += 1
             a = rq[c]
-            ah = a.fl & F_HARD
-            if c + 1 < n:   # the child that comes first
-                b = rq[c + 1]
-                bh = b.fl & F_HARD
-                if bh != ah:
-                    if bh:
-                        c += 1
-                        a = b
-                        ah = bh
-                else:
-                    x = b.boost + b.wboost - a.boost - a.wboost + \
-                        PRIO_Q * ticks_diff(a.deadline, b.deadline)
-                    if x > 0 or (x == 0 and b.last < a.last):
-                        c += 1
-                        a = b
-            if ah != th:
-                if th:
-                    break
-            else:
-                x = a.boost + a.wboost - tk + \
-                    PRIO_Q * ticks_diff(dl, a.deadline)
-                if x < 0 or (x == 0 and a.last > tl):
-                    break
-            rq[i] = a
-            a.hidx = i
-            i = c
+        if not _rq_before(a, t):
+            break
+        rq[i] = a
+        a.hidx = i
+        i = c
     rq[i] = t
     t.hidx = i
 
@@ -285,8 +255,8 @@ class Scheduler:
         self.nheap = 0
         self.rq = [None] * capacity     # the ready heap (see rq_push)
         self.nrq = 0
-        self.far = False        # a pushed deadline was beyond the horizon...
-        self.far_until = 0      # ... until this tick (pick scans till then)
+        self.far_until = None   # a pushed deadline was beyond the horizon
+                                # until this tick (pick_py scans till then)
         self._nadd = 0          # tasks added so far (unique initial `last`)
         self.signal = signal if signal is not None else NullSignal()
         self.epoch_ms = epoch_ms
@@ -414,10 +384,11 @@ class Scheduler:
         if self.mode == MODE_RECOVERY or \
                 ticks_diff(t.deadline, now) < -self.horizon:
             return self.pick_scan(now)
-        if self.far:
-            if ticks_diff(self.far_until, now) > 0:
+        f = self.far_until
+        if f is not None:
+            if ticks_diff(f, now) > 0:
                 return self.pick_scan(now)
-            self.far = False
+            self.far_until = None
         if not t.fl & F_HARD:   # hard tasks sort first: none is ready
             self.mode = MODE_FLOW
             return t
@@ -684,9 +655,8 @@ class Scheduler:
             # beyond the clamp: the heap order is not the priority order
             # until deadline - horizon (pick_py scans until then)
             f = ticks_add(t.deadline, -self.horizon)
-            if not self.far or ticks_diff(f, self.far_until) > 0:
+            if self.far_until is None or ticks_diff(f, self.far_until) > 0:
                 self.far_until = f
-            self.far = True
         i = t.hidx
         if i < 0 or i >= self.nrq or self.rq[i] is not t:
             if i >= 0:
@@ -830,12 +800,6 @@ def natmod_pick():
         _PICK_C.append(f)
         _PICK_C.append(sift)
     return _PICK_C[0]
-
-
-def natmod_sift():
-    """The C sift (rvmn_pick.sift), or None where rvmn_pick does not load."""
-    natmod_pick()
-    return _PICK_C[1]
 
 
 def _pick_impl():

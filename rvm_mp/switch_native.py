@@ -53,10 +53,11 @@ def pick(self, now):
     if self.mode == _MODE_RECOVERY or \
             ticks_diff(t.deadline, now) < -self.horizon:
         return self.pick_scan(now)
-    if self.far:
-        if ticks_diff(self.far_until, now) > 0:
+    f = self.far_until
+    if f is not None:
+        if ticks_diff(f, now) > 0:
             return self.pick_scan(now)
-        self.far = False
+        self.far_until = None
     if not t.fl & _F_HARD:   # hard tasks sort first: none is ready
         self.mode = _MODE_FLOW
         return t

@@ -9,7 +9,7 @@
 // scheduler on wake and block): a top that is no longer ready is dropped
 // (self._rq_del(0)); where the heap's order is not the priority order
 // (Recovery mode, the top more than a horizon late, a deadline pushed
-// beyond the horizon, a Reflex overrun) it returns self.pick_scan(now).
+// beyond the horizon: far_until, a Reflex overrun) it returns self.pick_scan(now).
 // Then the mode decides. Attribute reads and small-int stores only: no
 // heap.
 //
@@ -93,11 +93,12 @@ static mp_obj_t rvmn_pick(mp_obj_t self, mp_obj_t now_in) {
     if (mode == MODE_RECOVERY || rvmn_tdiff(ATTR(t, MP_QSTR_deadline), now) < -horizon) {
         return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
     }
-    if (mp_obj_is_true(mp_load_attr(self, MP_QSTR_far))) {
-        if (rvmn_tdiff(ATTR(self, MP_QSTR_far_until), now) > 0) {
+    mp_obj_t far = mp_load_attr(self, MP_QSTR_far_until);
+    if (far != mp_const_none) {
+        if (rvmn_tdiff(rvmn_pick_int(far), now) > 0) {
             return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
         }
-        mp_store_attr(self, MP_QSTR_far, mp_const_false);
+        mp_store_attr(self, MP_QSTR_far_until, mp_const_none);
     }
     if (!(ATTR(t, MP_QSTR_fl) & F_HARD)) {   // hard tasks sort first
         if (mode != MODE_FLOW) {

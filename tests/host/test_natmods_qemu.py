@@ -133,8 +133,7 @@ class S:
         self.horizon = 100
         self.rq = list(rq)
         self.nrq = len(rq)
-        self.far = far
-        self.far_until = time.ticks_add(1000, far_until)
+        self.far_until = time.ticks_add(1000, far_until) if far else None
         self.e_reflex = 0
         self.reflex_start = rstart
         self.reflex_budget_us = 5000
@@ -163,7 +162,8 @@ picks = []
 for c in cases:
     s = S(*c)
     t = rvmn_pick.pick(s, 1000)
-    picks.append((t.name if t else None, s.mode, s.e_reflex, s.far, s.calls))
+    picks.append((t.name if t else None, s.mode, s.e_reflex,
+                  s.far_until is not None, s.calls))
 res.append(picks)
 
 class Q:

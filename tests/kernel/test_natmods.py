@@ -324,7 +324,7 @@ def test_pick_every_impl_same_choice_and_mode():
     picks = TS._picks()
     assert S.natmod_pick() is None or picks[-1][0] == "natmod"
     sifts = TS._sifts()
-    assert S.natmod_sift() is None or sifts[-1][0] == "natmod"
+    assert (S.natmod_pick() and S._PICK_C[1]) is None or sifts[-1][0] == "natmod"
     for name, sift in sifts:
         for seed, t0 in ((11, 1000), (12, ticks_add(0, -1500))):
             TS.pick_scenario(picks, seed, t0=t0, steps=250, sift=sift)

@@ -297,8 +297,8 @@ def _sifts():
         sifts.append(("native", switch_native.sift))
     except (ImportError, SyntaxError):
         pass
-    if S.natmod_sift() is not None:
-        sifts.append(("natmod", S.natmod_sift()))
+    if (S.natmod_pick() and S._PICK_C[1]) is not None:
+        sifts.append(("natmod", (S.natmod_pick() and S._PICK_C[1])))
     return sifts
 
 
