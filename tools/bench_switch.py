@@ -14,8 +14,10 @@
 #   switch N native     switch_native.step + the C pick where rvmn_pick
 #                       loads, else the native-emitter pick (bigger profiles)
 #   asyncio N           N tasks doing `await asyncio.sleep(0)`
-#   emit+link           WitnessLog.emit + link_pending per record (the
-#                       record with its link; natmod SHA-256 where it loads)
+#   emit+link           a record with its link: WitnessLog.emit where it
+#                       links in C (rvmn_link.rec_link), else emit +
+#                       link_pending per record; checked linked after
+#                       each sample
 #   floor               struct.pack_into of the 32-byte header into a ring
 #                       slot + SHA-256 of the 68 linked bytes + the 32-byte
 #                       link stored into the slot (hashlib)
@@ -110,10 +112,16 @@ def _emit_link(n):
         emit = log.emit
         link = log.link_pending
         t = ticks_us()
-        for i in range(n):
-            emit(k, 1, 2, i, 7, 8, 9)
-            link()
-        return ticks_diff(ticks_us(), t) / n
+        if getattr(log, "_rl", None) is not None:   # emit links in C
+            for i in range(n):
+                emit(k, 1, 2, i, 7, 8, 9)
+        else:   # packed by emit, linked by link_pending
+            for i in range(n):
+                emit(k, 1, 2, i, 7, 8, 9)
+                link()
+        d = ticks_diff(ticks_us(), t) / n
+        assert log._linked == log.next_seq   # every record has its link
+        return d
     return run
 
 
