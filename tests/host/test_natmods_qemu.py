@@ -196,6 +196,14 @@ while h.nrq:   # pop the top: the last entry into slot 0, sifted down
     if h.nrq:
         rvmn_pick.sift(h, m, 0)
 res.append(order)
+
+head = bytearray(32)
+ring = bytearray(3 * 64)
+for sq in range(7):   # pack + link at emit (WitnessLog.emit's C path)
+    rvmn_link.rec_link(head, ring, (sq % 3) * 64, sq, -5, 0x12345, 0x1FF, 2,
+                       -1, 70000, sq << 40, -sq, 7, 1 << 31)
+res.append(binascii.hexlify(head).decode() + " " +
+           binascii.hexlify(ring[64:96]).decode())
 for x in res:
     print(x)
 '''
@@ -255,6 +263,11 @@ def test_cross_built_natmods_run_on_the_cortex_m3_board(arch, tmp_path):
         (None, 2, 0, False, ["del"]), ("hard", 1, 0, False, [])])
     # the ready heap's sift: hard first, then boost - deadline, then last
     assert want[9] == str(["f", "b", "e", "c", "d", "a"])
+    # rec_link packs like struct.pack_into (each field cut to its width)
+    import struct
+    assert want[10].split()[1] == struct.pack(
+        "<IIHBBHHIIII", 4, 0xFFFFFFFB, 0x2345, 0xFF, 2, 0xFFFF, 70000 & 0xFFFF,
+        0, (-4) & 0xFFFFFFFF, 7, 1 << 31).hex()
     got, board_arch = _board_lines(arch)
     assert board_arch == 6        # the firmware is armv7em-class (M3 board)
     assert got == want
