@@ -109,7 +109,7 @@ def seal(log, sgn):
     Returns the seq of the SEAL_ED25519 record, or -1 when there was no RAM
     to sign (the record is then a denied SEAL_ED25519, docs/witness-kinds.md)."""
     log.link_pending()
-    seq = log.emit(kinds.SEAL_ED25519, 0, sgn.kid)
+    seq = log.emit_open(kinds.SEAL_ED25519, 0, sgn.kid)
     o = (seq % log.ring_n) * 64
     try:
         sig = sgn.sign(message(log.device_id, log._head, log._rmv[o:o + 16]))
@@ -122,7 +122,7 @@ def seal(log, sgn):
         return -1
     _put(log, seq, sig[0:16], None)
     for part in (1, 2, 3):
-        s = log.emit(kinds.SEAL_PART, 0, part)
+        s = log.emit_open(kinds.SEAL_PART, 0, part)
         _put(log, s, sig[16 * part:16 * part + 16], seq)
     log.link_pending()
     return seq
@@ -134,9 +134,9 @@ def rotate(log, new, actor=0):
     the KEY_ROTATE record."""
     old = signer(log.signer)
     new = signer(new)
-    j = log.emit(kinds.KEY_ROTATE, actor, new.kid)
+    j = log.emit_open(kinds.KEY_ROTATE, actor, new.kid)
     _put(log, j, new.pub[0:16], None)
-    s = log.emit(kinds.SEAL_PART, 0, 1)
+    s = log.emit_open(kinds.SEAL_PART, 0, 1)
     _put(log, s, new.pub[16:32], j)
     log.signer = old
     log.seal()

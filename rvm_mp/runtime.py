@@ -706,6 +706,12 @@ class Runtime:
         q = t.cpu_quota_us
         if q and cpu > q:
             s.throttle(t, S.Q_CPU, cpu, q)
+        if not t.state:   # ready: its new place in the ready heap (it stays
+            i = t.hidx      # in it while it runs; blocking takes it out)
+            if 0 <= i < s.nrq and s.rq[i] is t and t.deadline_ms <= s.horizon:
+                S.rq_sift(s, t, i)   # (rq_push without its far check)
+            else:
+                s.rq_push(t, now)
         self.steps += 1
         return True
 
@@ -1023,6 +1029,9 @@ class Runtime:
                 continue
             if t.state == S.T_SLEEP and (t.hidx < 0 or s.heap[t.hidx] is not t):
                 return errors.ESTATE.code
+            if t.state == S.T_READY and not (0 <= t.hidx < s.nrq and
+                                             s.rq[t.hidx] is t):
+                return errors.ESTATE.code   # a ready task the pick cannot see
             st = self.k.part_state(t.pid)
             if is_err(st) or st == _ST_TERMINATED:
                 return errors.ESTATE.code
@@ -1184,8 +1193,9 @@ def use_native(on=True):
     Scheduler = S.Scheduler
     if on:
         try:
-            from .switch_native import pick, step
+            from .switch_native import pick, sift, step
             Scheduler.pick = S.natmod_pick() or pick
+            S.rq_sift = S.natmod_pick() and S._PICK_C[1] or sift
             Runtime.step = step
             NATIVE = True
             _NATIVE_OK[0] = True
@@ -1195,6 +1205,7 @@ def use_native(on=True):
             native_fallback("switch_native", e)
             _NATIVE_OK[0] = False
     Scheduler.pick = Scheduler.pick_py
+    S.rq_sift = S._rq_sift_py
     Runtime.step = Runtime.step_py
     NATIVE = False
     return False

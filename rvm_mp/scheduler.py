@@ -33,7 +33,11 @@
 #   Recovery  only recovery work runs: the fault manager's queued jobs and
 #             tasks marked `recovery`; entry and exit are witnessed.
 #
-#   ready tasks:   a plain list scanned per pick (8..32 partitions)
+#   ready tasks:   a binary heap in pick order, kept on wake and block
+#                  (rq_push); the pick reads its top: O(1), a switch
+#                  re-sorts the task that ran: O(log n). The scan
+#                  (pick_scan) is the reference and the fallback where the
+#                  heap's order is not the priority order (docs/scheduler.md)
 #   sleepers:      a fixed-capacity binary heap keyed by wake time
 #                  (ticks_diff order, so the wrap of ticks_ms is harmless)
 #   idle:          next_timeout() = ms to the earliest wake; the kernel loop
@@ -162,7 +166,9 @@ class Task:
         self.deadline_ms = 100  # relative deadline from becoming ready
         self.deadline = 0       # absolute deadline (ticks_ms)
         self.wake = 0           # wake time while T_SLEEP / timed T_WAIT
-        self.hidx = -1          # index in the sleeper heap, -1 = not in it
+        self.hidx = -1          # index in the sleeper heap (T_SLEEP, timed
+                                # T_WAIT) or the ready heap (T_READY), -1 =
+                                # in neither (never in both)
         self.wait_op = 0        # agent.OP_* a T_WAIT task waits for
         self.wait_until = 0     # absolute end of a timed wait
         self.boost = 0          # priority boost (PRIO units), per epoch
@@ -187,6 +193,56 @@ class Task:
     pending = _flag(F_PENDING)
 
 
+def _rq_before(a, b):
+    """a comes before b in the ready heap (see Scheduler.rq_push)."""
+    h = a.fl & F_HARD
+    if h != b.fl & F_HARD:
+        return h != 0
+    x = a.boost + a.wboost - b.boost - b.wboost + \
+        PRIO_Q * ticks_diff(b.deadline, a.deadline)
+    if x:
+        return x > 0
+    return a.last < b.last
+
+
+def _rq_sift_py(s, t, i):
+    """Place t at slot i of s's ready heap (a hole, or its own slot after
+    its fields changed) and sift it up or down (switch_native.sift is the
+    same with the order inlined)."""
+    rq = s.rq
+    up = False
+    while i > 0:
+        j = (i - 1) >> 1
+        p = rq[j]
+        if not _rq_before(t, p):
+            break
+        rq[i] = p
+        p.hidx = i
+        i = j
+        up = True
+    n = s.nrq
+    while not up:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        a = rq[c]
+        if c + 1 < n and _rq_before(rq[c + 1], a):
+            c += 1
+            a = rq[c]
+        if not _rq_before(a, t):
+            break
+        rq[i] = a
+        a.hidx = i
+        i = c
+    rq[i] = t
+    t.hidx = i
+
+
+# The ready heap's sift: this portable body, or (runtime.use_native) the C
+# rvmn_pick.sift where the natmod loads, else switch_native.sift.
+rq_sift = _rq_sift_py
+
+
 class Scheduler:
     def __init__(self, log, clock_ms, clock_us, capacity=8, signal=None,
                  epoch_ms=1000, horizon_ms=1000, boost_weight=PRIO_Q,
@@ -199,6 +255,11 @@ class Scheduler:
         self.cap = capacity
         self.heap = [None] * capacity
         self.nheap = 0
+        self.rq = [None] * capacity     # the ready heap (see rq_push)
+        self.nrq = 0
+        self.far_until = None   # a pushed deadline was beyond the horizon
+                                # until this tick (pick_py scans till then)
+        self._nadd = 0          # tasks added so far (unique initial `last`)
         self.signal = signal if signal is not None else NullSignal()
         self.epoch_ms = epoch_ms
         self.horizon = horizon_ms
@@ -229,11 +290,21 @@ class Scheduler:
         if len(self.tasks) >= self.cap:
             self.cap = len(self.tasks) + 1
             self.heap.append(None)
+            self.rq.append(None)
+        # every `last` is unique: a task that never ran is older than any
+        # that did, and among those the one added first (the scan's list
+        # order) comes first. The ready heap and the scan then agree on
+        # every tie.
+        self._nadd += 1
+        t.last = self._nadd - 0x20000000
         self.tasks.append(t)
+        if t.state == T_READY:   # made ready before it was added
+            self.rq_push(t, self.clock_ms())
         return t
 
     def remove(self, t):
         self.unheap(t)
+        self.rq_out(t)
         t.state = T_DONE
         if t in self.tasks:
             self.tasks.remove(t)
@@ -246,9 +317,14 @@ class Scheduler:
 
     # ---- state changes (switch path: no allocation) -----------------------
     def make_ready(self, t, now):
-        self.unheap(t)
         t.deadline = ticks_add(now, t.deadline_ms)
-        t.state = T_THROTTLED if t.thr else T_READY
+        if t.thr:
+            t.state = T_THROTTLED
+            if t.hidx >= 0:
+                self.unheap(t)
+        else:
+            t.state = T_READY
+            self.rq_push(t, now)
 
     def sleep(self, t, until):
         t.state = T_SLEEP
@@ -257,6 +333,8 @@ class Scheduler:
 
     def wait(self, t, op, timeout_ms, now):
         """Block t on `op`; timeout_ms < 0 waits forever."""
+        if t.hidx >= 0:
+            self.unheap(t)
         t.state = T_WAIT
         t.wait_op = op
         t.fl &= ~F_TIMED_OUT
@@ -289,9 +367,49 @@ class Scheduler:
 
     # ---- the pick -------------------------------------------------------------
     def pick_py(self, now):
-        """The next task to run, or None when nothing is runnable. One pass:
-        the best hard (Reflex) task and the best other task; then the mode
-        decides between them."""
+        """The next task to run, or None when nothing is runnable (the same
+        answer and mode change as pick_scan). Reads the top of the ready
+        heap and leaves it there (Runtime.step re-sorts the task after it
+        ran, or it leaves the heap when it blocks)."""
+        rq = self.rq
+        while self.nrq:
+            t = rq[0]
+            if not t.state:  # T_READY
+                break
+            self._rq_del(0)  # left the ready state behind the heap's back
+        else:
+            if self.mode != MODE_RECOVERY:
+                self.mode = MODE_FLOW
+            return None
+        # the heap orders by boost - deadline, which is the priority order
+        # while every ready task's slack lies within +-horizon (clamp edges)
+        if self.mode == MODE_RECOVERY or \
+                ticks_diff(t.deadline, now) < -self.horizon:
+            return self.pick_scan(now)
+        f = self.far_until
+        if f is not None:
+            if ticks_diff(f, now) > 0:
+                return self.pick_scan(now)
+            self.far_until = None
+        if not t.fl & F_HARD:   # hard tasks sort first: none is ready
+            self.mode = MODE_FLOW
+            return t
+        us = self.clock_us()
+        if self.mode != MODE_REFLEX:
+            self.mode = MODE_REFLEX
+            self.e_reflex += 1
+            self.reflex_start = us
+            return t
+        if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
+            return self.pick_scan(now)  # an overrun needs the best Flow task
+        return t
+
+    def pick_scan(self, now):
+        """The reference pick: one pass over every task, the best hard
+        (Reflex) task and the best other task; then the mode decides between
+        them. pick_py gives the same answer from the ready heap; it falls
+        back to this where the heap's order is not the priority order
+        (Recovery mode, the clamp edges, a Reflex overrun)."""
         rec = self.mode == MODE_RECOVERY
         horizon = self.horizon
         hmax = horizon + horizon
@@ -354,6 +472,9 @@ class Scheduler:
         t.last = self.switch_no
         if t.wboost:
             t.wboost = 0
+        i = t.hidx
+        if i >= 0 and i < self.nrq and self.rq[i] is t:
+            rq_sift(self, t, i)
         self.e_switches += 1
         self.e_switch_us += switch_us
         if t.pid <= 30:
@@ -383,6 +504,9 @@ class Scheduler:
             b = self.wake_weight
         if b > t.wboost:
             t.wboost = b
+            i = t.hidx
+            if i >= 0 and i < self.nrq and self.rq[i] is t:
+                rq_sift(self, t, i)
         return b
 
     def miss(self, t, now):
@@ -400,6 +524,8 @@ class Scheduler:
         t.thr |= bit
         if t.state == T_READY:
             t.state = T_THROTTLED
+            if t.hidx >= 0:
+                self.unheap(t)
 
     # ---- idle -------------------------------------------------------------------
     def next_timeout(self, now):
@@ -457,7 +583,7 @@ class Scheduler:
                 if t.state == T_THROTTLED:
                     t.state = T_READY
                     t.deadline = ticks_add(now, t.deadline_ms)
-        self.refresh_signal(now)
+        self.refresh_signal(now)   # rebuilds the ready heap
         return n
 
     def refresh_signal(self, now):
@@ -483,6 +609,7 @@ class Scheduler:
         if not ok:
             for t in self.tasks:
                 t.boost = 0
+        self.rq_rebuild(now)
         self.set_degraded(not ok, now,
                           DEG_NO_ENGINE if not sig.available else DEG_ENGINE_FAILED)
 
@@ -513,6 +640,66 @@ class Scheduler:
         self.mode = mode
         return 0
 
+    # ---- ready heap ---------------------------------------------------------------
+    # The ready tasks in a binary heap (fixed capacity, grown by add()), in
+    # pick order: hard tasks first, then the higher boost + wboost -
+    # deadline * PRIO_Q, then the smaller `last`. Within the clamp (every
+    # slack within +-horizon) that is the priority order, and it does not
+    # depend on `now`, so it is kept on wake and block, not per pick.
+    # Everything that changes those fields of a task in the heap fixes its
+    # place: make_ready, ran, wake_boost, refresh_signal (rebuild). A task
+    # that leaves the ready state is taken out where the scheduler sees it
+    # (sleep, wait, throttle, remove, unheap); one that leaves behind its
+    # back (a field set directly) is dropped when it reaches the top.
+    # pick_py only reads the top; Runtime.step leaves the picked task in its
+    # slot while it runs and re-sorts it once after (docs/scheduler.md).
+    def rq_push(self, t, now):
+        """Put ready t into the ready heap, or fix its place if it is in
+        (its deadline, boost, wboost or last changed)."""
+        if ticks_diff(t.deadline, now) > self.horizon:
+            # beyond the clamp: the heap order is not the priority order
+            # until deadline - horizon (pick_py scans until then)
+            f = ticks_add(t.deadline, -self.horizon)
+            if self.far_until is None or ticks_diff(f, self.far_until) > 0:
+                self.far_until = f
+        i = t.hidx
+        if i < 0 or i >= self.nrq or self.rq[i] is not t:
+            if i >= 0:
+                self.unheap(t)   # from the sleeper heap
+            i = self.nrq
+            if i >= len(self.rq):   # a task that was never add()ed
+                self.rq.append(None)
+            self.nrq = i + 1
+        rq_sift(self, t, i)
+
+    def rq_out(self, t):
+        """Take t out of the ready heap (nothing if it is not in)."""
+        i = t.hidx
+        if i >= 0 and i < self.nrq and self.rq[i] is t:
+            self._rq_del(i)
+
+    def rq_rebuild(self, now):
+        """The ready heap from scratch: every T_READY task (after the
+        boosts of every task changed)."""
+        rq = self.rq
+        for i in range(self.nrq):
+            rq[i].hidx = -1
+            rq[i] = None
+        self.nrq = 0
+        for t in self.tasks:
+            if t.state == T_READY:
+                self.rq_push(t, now)
+
+    def _rq_del(self, i):
+        rq = self.rq
+        rq[i].hidx = -1
+        n = self.nrq - 1
+        self.nrq = n
+        m = rq[n]
+        rq[n] = None
+        if i != n:
+            rq_sift(self, m, i)
+
     # ---- sleeper heap (fixed capacity, sift by ticks_diff) -----------------------
     def _less(self, a, b):
         return ticks_diff(a.wake, b.wake) < 0
@@ -529,14 +716,16 @@ class Scheduler:
         self._up(i)
 
     def unheap(self, t):
+        """Take t out of the heap it is in (sleeper or ready heap)."""
         i = t.hidx
         if i < 0:
             return
-        heap = self.heap
-        if i >= self.nheap or heap[i] is not t:  # inconsistent: just detach
+        if i < self.nheap and self.heap[i] is t:
+            self._remove_at(i)
+        elif i < self.nrq and self.rq[i] is t:
+            self._rq_del(i)
+        else:   # inconsistent: just detach
             t.hidx = -1
-            return
-        self._remove_at(i)
 
     def _remove_at(self, i):
         heap = self.heap
@@ -603,15 +792,18 @@ def natmod_pick():
     if not _PICK_C:
         nat = impls.natmod("rvmn_pick")
         f = None
+        sift = None
         if nat is not None:
             nat.init(ticks_add(0, -1))
             c = nat.pick
+            sift = nat.sift
 
             # MicroPython binds no `self` to a C function stored on a Python
             # class: a thin wrapper makes it a method
             def f(self, now):
                 return c(self, now)
         _PICK_C.append(f)
+        _PICK_C.append(sift)
     return _PICK_C[0]
 
 

@@ -1,6 +1,7 @@
-# Native-emitter copies of the two hot functions of the partition switch:
-# Scheduler.pick and Runtime.step. The portable originals are
-# Scheduler.pick_py (scheduler.py) and Runtime.step_py (runtime.py); this
+# Native-emitter copies of the hot functions of the partition switch:
+# Scheduler.pick, the ready heap's sift and Runtime.step. The portable
+# originals are Scheduler.pick_py and _rq_sift_py (scheduler.py) and
+# Runtime.step_py (runtime.py); this
 # module is the same code under @micropython.native (constants inlined, no
 # bare re-raise, which the native emitter lacks). scheduler.py and
 # runtime.py install these at import when the port has the native emitter;
@@ -30,60 +31,109 @@ _OP_SLEEP = const(2)
 
 from .errors import EINVAL as _EINVAL  # noqa: E402
 from . import syscalls as _SC  # noqa: E402
+from . import scheduler as _S  # noqa: E402
 _MS_MAX = const(0x1FFFFFFF)
 
 
 @micropython.native
 def pick(self, now):
-    """The next task to run, or None when nothing is runnable. One pass:
-    the best hard (Reflex) task and the best other task; then the mode
-    decides between them."""
-    rec = self.mode == _MODE_RECOVERY
-    horizon = self.horizon
-    hmax = horizon + horizon
-    bh = None   # best hard-deadline task
-    bs = None   # best other task
-    ph = 0
-    ps = 0
-    td = ticks_diff
-    for t in self.tasks:
-        if t.state:  # != T_READY
-            continue
-        fl = t.fl
-        if rec and not fl & _F_RECOVERY:
-            continue
-        u = horizon - td(t.deadline, now)
-        if u < 0:
-            u = 0
-        elif u > hmax:
-            u = hmax
-        p = u * _PRIO_Q + t.boost + t.wboost
-        if fl & _F_HARD:
-            if bh is None or p > ph or (p == ph and t.last < bh.last):
-                bh = t
-                ph = p
-        elif bs is None or p > ps or (p == ps and t.last < bs.last):
-            bs = t
-            ps = p
-    if rec:
-        return bh if bh is not None else bs
-    if bh is None:
+    """Scheduler.pick_py under the native emitter: the top of the ready
+    heap, or the scan (Scheduler.pick_scan) where the heap's order is not
+    the priority order."""
+    rq = self.rq
+    while self.nrq:
+        t = rq[0]
+        if not t.state:  # T_READY
+            break
+        self._rq_del(0)  # left the ready state behind the heap's back
+    else:
+        if self.mode != _MODE_RECOVERY:
+            self.mode = _MODE_FLOW
+        return None
+    if self.mode == _MODE_RECOVERY or \
+            ticks_diff(t.deadline, now) < -self.horizon:
+        return self.pick_scan(now)
+    f = self.far_until
+    if f is not None:
+        if ticks_diff(f, now) > 0:
+            return self.pick_scan(now)
+        self.far_until = None
+    if not t.fl & _F_HARD:   # hard tasks sort first: none is ready
         self.mode = _MODE_FLOW
-        return bs
+        return t
     us = self.clock_us()
     if self.mode != _MODE_REFLEX:
         self.mode = _MODE_REFLEX
         self.e_reflex += 1
         self.reflex_start = us
-        return bh
+        return t
     if ticks_diff(us, self.reflex_start) > self.reflex_budget_us:
-        # bounded: one Flow task runs, then Reflex may start again
-        if bs is not None:
-            self.reflex_overruns += 1
-            self.mode = _MODE_FLOW
-            return bs
-        self.reflex_start = us
-    return bh
+        return self.pick_scan(now)  # an overrun needs the best Flow task
+    return t
+
+
+@micropython.native
+def sift(s, t, i):
+    """Place t at slot i (a hole, or its own slot after its fields
+    changed) and sift it up or down. The order of _rq_before, inlined
+    (this is the switch path)."""
+    rq = s.rq
+    th = t.fl & _F_HARD
+    tk = t.boost + t.wboost
+    dl = t.deadline
+    tl = t.last
+    up = False
+    while i > 0:
+        j = (i - 1) >> 1
+        p = rq[j]
+        ph = p.fl & _F_HARD
+        if ph != th:
+            if ph:
+                break
+        else:
+            x = tk - p.boost - p.wboost + \
+                _PRIO_Q * ticks_diff(p.deadline, dl)
+            if x < 0 or (x == 0 and tl > p.last):
+                break
+        rq[i] = p
+        p.hidx = i
+        i = j
+        up = True
+    if not up:
+        n = s.nrq
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            a = rq[c]
+            ah = a.fl & _F_HARD
+            if c + 1 < n:   # the child that comes first
+                b = rq[c + 1]
+                bh = b.fl & _F_HARD
+                if bh != ah:
+                    if bh:
+                        c += 1
+                        a = b
+                        ah = bh
+                else:
+                    x = b.boost + b.wboost - a.boost - a.wboost + \
+                        _PRIO_Q * ticks_diff(a.deadline, b.deadline)
+                    if x > 0 or (x == 0 and b.last < a.last):
+                        c += 1
+                        a = b
+            if ah != th:
+                if th:
+                    break
+            else:
+                x = a.boost + a.wboost - tk + \
+                    _PRIO_Q * ticks_diff(dl, a.deadline)
+                if x < 0 or (x == 0 and a.last > tl):
+                    break
+            rq[i] = a
+            a.hidx = i
+            i = c
+    rq[i] = t
+    t.hidx = i
 
 
 @micropython.native
@@ -186,5 +236,11 @@ def step(self):
     q = t.cpu_quota_us
     if q and cpu > q:
         s.throttle(t, _Q_CPU, cpu, q)
+    if not t.state:   # ready: its new place in the ready heap (it stays
+        i = t.hidx      # in it while it runs; blocking takes it out)
+        if 0 <= i < s.nrq and s.rq[i] is t and t.deadline_ms <= s.horizon:
+            _S.rq_sift(s, t, i)   # (rq_push without its far check)
+        else:
+            s.rq_push(t, now)
     self.steps += 1
     return True

@@ -117,6 +117,8 @@ class WitnessLog:
         self._head = bytearray(32)  # link of record _linked-1
         self._tmp = bytearray(32)
         self._nl = _NL  # natmod link path (None: viper or hashlib)
+        self._rl = _NL.rec_link if _NL is not None and hasattr(
+            _NL, "rec_link") else None   # pack + link in emit
         self._vsha = Sha256Into() if Sha256Into else None
         self.degraded = False  # kernel sets it; stamped into every record
         self.store_err = 0     # errno that made the log drop its store
@@ -140,18 +142,42 @@ class WitnessLog:
 
     # ---- hot path -------------------------------------------------------
     def emit(self, kind, actor=0, target=0, a=0, b=0, c=0, d=0, flags=0):
-        """Append a record; returns its seq. Does not allocate."""
+        """Append a record; returns its seq. Does not allocate. With the
+        natmod the record is packed and linked in one C call (the record at
+        the cost of its hash); else it is packed and linked later."""
         seq = self.next_seq
         if seq >= self._room:
             self._make_room(seq)
         if self.degraded:
             flags |= 2
+        rl = self._rl
+        if rl is not None and self._linked == seq:
+            rl(self._head, self._ring, (seq % self.ring_n) * 64, seq,
+               self._clock(), self.boot, kind, flags, actor, target, a, b, c,
+               d)
+            seq += 1
+            self._linked = seq
+            self.next_seq = seq
+            if self.store is None:
+                self._room = seq + self.ring_n
+            return seq - 1
         struct.pack_into(_HDR_FMT, self._ring, (seq % self.ring_n) * 64, seq & _M32,
                          self._clock() & _M32, self.boot, kind & 0xFF,
                          flags & 0xFF, actor & 0xFFFF, target & 0xFFFF,
                          a & _M32, b & _M32, c & _M32, d & _M32)
         self.next_seq = seq + 1
         return seq
+
+    def emit_open(self, kind, actor=0, target=0, a=0, b=0, c=0, d=0, flags=0):
+        """Append a record the caller completes before it is linked (a
+        seal writes its MAC into it): packed now, linked at the next
+        link_pending (or by the next emit). Returns its seq."""
+        rl = self._rl
+        self._rl = None
+        try:
+            return self.emit(kind, actor, target, a, b, c, d, flags)
+        finally:
+            self._rl = rl
 
     def deny(self, kind, actor, target, code, tier=0, a=0, c=0, d=0):
         """Emit a refusal: denied flag, proof tier reached, error code in b.
@@ -310,7 +336,7 @@ class WitnessLog:
         if self._hm is None:
             return -1
         self.link_pending()
-        seq = self.emit(kinds.SEAL, 0, self.key_id)
+        seq = self.emit_open(kinds.SEAL, 0, self.key_id)
         slot = (seq % self.ring_n) * 64
         mac = seal_mac(self._hm, self._head, self._rmv[slot:slot + 16])
         self._rmv[slot + 16:slot + 32] = mac

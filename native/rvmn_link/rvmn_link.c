@@ -9,6 +9,11 @@
 //                      link `count` records of a 64-byte-record ring starting
 //                      at record slot `slot` (wrapping at ring_n): each link
 //                      goes into its record's bytes 32..63 and into head
+//   rec_link(head, ring, off, seq, t_ms, boot, kind, flags, actor, target,
+//            a, b, c, d)
+//                      pack a record header (witness format, little-endian,
+//                      each field cut to its width) at ring[off:off+32] and
+//                      link it: the link into ring[off+32:off+64] and head
 //   verify(anchor, recs, n)   index of the first of the n 64-byte records in
 //                      recs whose link does not follow from anchor and the
 //                      records before it; n when the window verifies
@@ -210,6 +215,54 @@ static mp_obj_t rvmn_link_range(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rvmn_link_range_obj, 5, 5, rvmn_link_range);
 
+// rec_link(head, ring, off, seq, t_ms, boot, kind, flags, actor, target, a, b, c, d)
+static void rvmn_put32(uint8_t *p, mp_obj_t o) {
+    uint32_t v = (uint32_t)(mp_obj_is_small_int(o) ? MP_OBJ_SMALL_INT_VALUE(o) : mp_obj_get_int_truncated(o));
+    p[0] = v;
+    p[1] = v >> 8;
+    p[2] = v >> 16;
+    p[3] = v >> 24;
+}
+
+static mp_obj_t rvmn_rec_link(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_buffer_info_t bh, br;
+    mp_get_buffer_raise(args[0], &bh, MP_BUFFER_WRITE);
+    mp_get_buffer_raise(args[1], &br, MP_BUFFER_WRITE);
+    mp_int_t off = mp_obj_get_int(args[2]);
+    rvmn_need(&bh, 32);
+    if (off < 0 || (size_t)off + 64 > br.len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("bad ring range"));
+    }
+    uint8_t *rec = (uint8_t *)br.buf + off;
+    uint8_t tmp[4];
+    rvmn_put32(rec, args[3]);          // seq
+    rvmn_put32(rec + 4, args[4]);      // t_ms
+    rvmn_put32(tmp, args[5]);          // boot: u16
+    rec[8] = tmp[0];
+    rec[9] = tmp[1];
+    rvmn_put32(tmp, args[6]);          // kind: u8
+    rec[10] = tmp[0];
+    rvmn_put32(tmp, args[7]);          // flags: u8
+    rec[11] = tmp[0];
+    rvmn_put32(tmp, args[8]);          // actor: u16
+    rec[12] = tmp[0];
+    rec[13] = tmp[1];
+    rvmn_put32(tmp, args[9]);          // target: u16
+    rec[14] = tmp[0];
+    rec[15] = tmp[1];
+    for (int i = 0; i < 4; i++) {      // a, b, c, d
+        rvmn_put32(rec + 16 + 4 * i, args[10 + i]);
+    }
+    uint8_t *head = bh.buf;
+    rvmn_link1(head, rec, head);
+    for (int i = 0; i < 32; i++) {
+        rec[32 + i] = head[i];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rvmn_rec_link_obj, 14, 14, rvmn_rec_link);
+
 // verify(anchor, recs, n) -> index of the first bad record, or n
 static mp_obj_t rvmn_verify(mp_obj_t anchor_in, mp_obj_t recs_in, mp_obj_t n_in) {
     mp_buffer_info_t ba, br;
@@ -242,6 +295,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_digest3_into, MP_OBJ_FROM_PTR(&rvmn_digest3_into_obj));
     mp_store_global(MP_QSTR_link_range, MP_OBJ_FROM_PTR(&rvmn_link_range_obj));
     mp_store_global(MP_QSTR_verify, MP_OBJ_FROM_PTR(&rvmn_verify_obj));
+    mp_store_global(MP_QSTR_rec_link, MP_OBJ_FROM_PTR(&rvmn_rec_link_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
@@ -250,6 +304,7 @@ static const mp_rom_map_elem_t rvmn_link_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_digest3_into), MP_ROM_PTR(&rvmn_digest3_into_obj) },
     { MP_ROM_QSTR(MP_QSTR_link_range), MP_ROM_PTR(&rvmn_link_range_obj) },
     { MP_ROM_QSTR(MP_QSTR_verify), MP_ROM_PTR(&rvmn_verify_obj) },
+    { MP_ROM_QSTR(MP_QSTR_rec_link), MP_ROM_PTR(&rvmn_rec_link_obj) },
 };
 static MP_DEFINE_CONST_DICT(rvmn_link_globals, rvmn_link_globals_table);
 const mp_obj_module_t rvmn_link_module = {

@@ -5,11 +5,21 @@
 //
 //   pick(self, now) -> task | None
 //
-// One pass over self.tasks: the best ready hard (Reflex) task and the best
-// other one by urgency * PRIO_Q + boost + wboost (older `last` wins ties);
-// then the mode decides. Attribute reads and small-int stores only: no heap.
-// init(ticks_max) hands over the port's tick period (ticks_add(0, -1)) so
-// ticks_diff here wraps exactly like time.ticks_diff.
+// Reads the top of the ready heap (self.rq[0], kept in pick order by the
+// scheduler on wake and block): a top that is no longer ready is dropped
+// (self._rq_del(0)); where the heap's order is not the priority order
+// (Recovery mode, the top more than a horizon late, a deadline pushed
+// beyond the horizon: far_until, a Reflex overrun) it returns self.pick_scan(now).
+// Then the mode decides. Attribute reads and small-int stores only: no
+// heap.
+//
+//   sift(self, t, i)
+//
+// Scheduler._rq_sift_py in C: place t at slot i of the ready heap
+// (self.rq, self.nrq entries; a hole or t's own slot) and sift it up or
+// down in pick order (hard first, then boost + wboost - deadline * PRIO_Q,
+// then the smaller `last`), storing each moved task's hidx. init(ticks_max) hands over the port's tick period
+// (ticks_add(0, -1)) so ticks_diff here wraps exactly like time.ticks_diff.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #define rvmn_call_method(n, kw, a) (mp_fun_table.call_method_n_kw((n), (kw), (a)))
@@ -22,7 +32,6 @@
 #define MODE_REFLEX (1)
 #define MODE_RECOVERY (2)
 #define F_HARD (1)
-#define F_RECOVERY (2)
 #define PRIO_Q (16)
 
 mp_int_t rvmn_pick_tmax;   // bss: not static, see mpy_ld
@@ -45,55 +54,57 @@ static mp_obj_t rvmn_pick_init(mp_obj_t tmax) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rvmn_pick_init_obj, rvmn_pick_init);
 
+static mp_obj_t rvmn_pick_call1(mp_obj_t self, qstr name, mp_obj_t arg) {
+    mp_obj_t dest[3];
+    mp_load_method(self, name, dest);
+    dest[2] = arg;
+    return rvmn_call_method(1, 0, dest);
+}
+
 static mp_obj_t rvmn_pick(mp_obj_t self, mp_obj_t now_in) {
     if (rvmn_pick_tmax == 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("rvmn_pick.init() not called"));
     }
     mp_int_t now = rvmn_pick_int(now_in);
+    mp_obj_t t = MP_OBJ_NULL;
+    while (ATTR(self, MP_QSTR_nrq) > 0) {
+        size_t len;
+        mp_obj_t *items;
+        mp_obj_get_array(mp_load_attr(self, MP_QSTR_rq), &len, &items);
+        if (len == 0) {
+            break;
+        }
+        t = items[0];
+        if (!mp_obj_is_true(mp_load_attr(t, MP_QSTR_state))) {
+            break;   // T_READY
+        }
+        t = MP_OBJ_NULL;   // left the ready state behind the heap's back
+        rvmn_pick_call1(self, MP_QSTR__rq_del, MP_OBJ_NEW_SMALL_INT(0));
+    }
     mp_int_t mode = ATTR(self, MP_QSTR_mode);
-    int rec = mode == MODE_RECOVERY;
+    if (t == MP_OBJ_NULL) {
+        if (mode != MODE_RECOVERY) {
+            SET(self, MP_QSTR_mode, MODE_FLOW);
+        }
+        return mp_const_none;
+    }
+    // the heap's order is the priority order only within the clamp
     mp_int_t horizon = ATTR(self, MP_QSTR_horizon);
-    mp_int_t hmax = horizon + horizon;
-    mp_obj_t bh = MP_OBJ_NULL, bs = MP_OBJ_NULL;
-    mp_int_t ph = 0, ps = 0, lh = 0, ls = 0;
-    size_t len;
-    mp_obj_t *items;
-    mp_obj_get_array(mp_load_attr(self, MP_QSTR_tasks), &len, &items);
-    for (size_t i = 0; i < len; i++) {
-        mp_obj_t t = items[i];
-        if (mp_obj_is_true(mp_load_attr(t, MP_QSTR_state))) {
-            continue;
-        }
-        mp_int_t fl = ATTR(t, MP_QSTR_fl);
-        if (rec && !(fl & F_RECOVERY)) {
-            continue;
-        }
-        mp_int_t u = horizon - rvmn_tdiff(ATTR(t, MP_QSTR_deadline), now);
-        if (u < 0) {
-            u = 0;
-        } else if (u > hmax) {
-            u = hmax;
-        }
-        mp_int_t p = u * PRIO_Q + ATTR(t, MP_QSTR_boost) + ATTR(t, MP_QSTR_wboost);
-        if (fl & F_HARD) {
-            if (bh == MP_OBJ_NULL || p > ph || (p == ph && ATTR(t, MP_QSTR_last) < lh)) {
-                bh = t;
-                ph = p;
-                lh = ATTR(t, MP_QSTR_last);
-            }
-        } else if (bs == MP_OBJ_NULL || p > ps || (p == ps && ATTR(t, MP_QSTR_last) < ls)) {
-            bs = t;
-            ps = p;
-            ls = ATTR(t, MP_QSTR_last);
-        }
+    if (mode == MODE_RECOVERY || rvmn_tdiff(ATTR(t, MP_QSTR_deadline), now) < -horizon) {
+        return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
     }
-    mp_obj_t none = mp_const_none;
-    if (rec) {
-        return bh != MP_OBJ_NULL ? bh : (bs != MP_OBJ_NULL ? bs : none);
+    mp_obj_t far = mp_load_attr(self, MP_QSTR_far_until);
+    if (far != mp_const_none) {
+        if (rvmn_tdiff(rvmn_pick_int(far), now) > 0) {
+            return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
+        }
+        mp_store_attr(self, MP_QSTR_far_until, mp_const_none);
     }
-    if (bh == MP_OBJ_NULL) {
-        SET(self, MP_QSTR_mode, MODE_FLOW);
-        return bs != MP_OBJ_NULL ? bs : none;
+    if (!(ATTR(t, MP_QSTR_fl) & F_HARD)) {   // hard tasks sort first
+        if (mode != MODE_FLOW) {
+            SET(self, MP_QSTR_mode, MODE_FLOW);
+        }
+        return t;
     }
     mp_obj_t dest[2];
     mp_load_method(self, MP_QSTR_clock_us, dest);
@@ -102,26 +113,98 @@ static mp_obj_t rvmn_pick(mp_obj_t self, mp_obj_t now_in) {
         SET(self, MP_QSTR_mode, MODE_REFLEX);
         SET(self, MP_QSTR_e_reflex, ATTR(self, MP_QSTR_e_reflex) + 1);
         SET(self, MP_QSTR_reflex_start, us);
-        return bh;
+        return t;
     }
     if (rvmn_tdiff(us, ATTR(self, MP_QSTR_reflex_start)) > ATTR(self, MP_QSTR_reflex_budget_us)) {
-        // bounded: one Flow task runs, then Reflex may start again
-        if (bs != MP_OBJ_NULL) {
-            SET(self, MP_QSTR_reflex_overruns, ATTR(self, MP_QSTR_reflex_overruns) + 1);
-            SET(self, MP_QSTR_mode, MODE_FLOW);
-            return bs;
-        }
-        SET(self, MP_QSTR_reflex_start, us);
+        // an overrun needs the best Flow task
+        return rvmn_pick_call1(self, MP_QSTR_pick_scan, now_in);
     }
-    return bh;
+    return t;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(rvmn_pick_obj, rvmn_pick);
+
+typedef struct {
+    mp_int_t hard, key, dl, last;
+} rvmn_ord_t;
+
+static void rvmn_ord(mp_obj_t t, rvmn_ord_t *o) {
+    o->hard = ATTR(t, MP_QSTR_fl) & F_HARD;
+    o->key = ATTR(t, MP_QSTR_boost) + ATTR(t, MP_QSTR_wboost);
+    o->dl = ATTR(t, MP_QSTR_deadline);
+    o->last = ATTR(t, MP_QSTR_last);
+}
+
+// a comes before b in the ready heap
+static int rvmn_before(const rvmn_ord_t *a, const rvmn_ord_t *b) {
+    if (a->hard != b->hard) {
+        return a->hard != 0;
+    }
+    mp_int_t x = a->key - b->key + PRIO_Q * rvmn_tdiff(b->dl, a->dl);
+    if (x) {
+        return x > 0;
+    }
+    return a->last < b->last;
+}
+
+static mp_obj_t rvmn_sift(mp_obj_t self, mp_obj_t t, mp_obj_t i_in) {
+    size_t len;
+    mp_obj_t *rq;
+    mp_obj_get_array(mp_load_attr(self, MP_QSTR_rq), &len, &rq);
+    mp_int_t n = ATTR(self, MP_QSTR_nrq);
+    mp_int_t i = mp_obj_get_int(i_in);
+    if (n < 0 || (size_t)n > len || i < 0 || i >= n) {
+        mp_raise_ValueError(MP_ERROR_TEXT("bad heap slot"));
+    }
+    rvmn_ord_t ot, op, oc;
+    rvmn_ord(t, &ot);
+    int up = 0;
+    while (i > 0) {
+        mp_int_t j = (i - 1) >> 1;
+        mp_obj_t p = rq[j];
+        rvmn_ord(p, &op);
+        if (!rvmn_before(&ot, &op)) {
+            break;
+        }
+        rq[i] = p;
+        SET(p, MP_QSTR_hidx, i);
+        i = j;
+        up = 1;
+    }
+    while (!up) {
+        mp_int_t c = 2 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        mp_obj_t a = rq[c];
+        rvmn_ord_t *oa = &oc;   // (no struct copy: armv6m has no memcpy)
+        rvmn_ord(a, &oc);
+        if (c + 1 < n) {   // the child that comes first
+            rvmn_ord(rq[c + 1], &op);
+            if (rvmn_before(&op, &oc)) {
+                c += 1;
+                a = rq[c];
+                oa = &op;
+            }
+        }
+        if (!rvmn_before(oa, &ot)) {
+            break;
+        }
+        rq[i] = a;
+        SET(a, MP_QSTR_hidx, i);
+        i = c;
+    }
+    rq[i] = t;
+    SET(t, MP_QSTR_hidx, i);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(rvmn_sift_obj, rvmn_sift);
 
 #if MICROPY_ENABLE_DYNRUNTIME
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     mp_store_global(MP_QSTR_init, MP_OBJ_FROM_PTR(&rvmn_pick_init_obj));
     mp_store_global(MP_QSTR_pick, MP_OBJ_FROM_PTR(&rvmn_pick_obj));
+    mp_store_global(MP_QSTR_sift, MP_OBJ_FROM_PTR(&rvmn_sift_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
@@ -129,6 +212,7 @@ static const mp_rom_map_elem_t rvmn_pick_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_rvmn_pick) },
     { MP_ROM_QSTR(MP_QSTR_init), MP_ROM_PTR(&rvmn_pick_init_obj) },
     { MP_ROM_QSTR(MP_QSTR_pick), MP_ROM_PTR(&rvmn_pick_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sift), MP_ROM_PTR(&rvmn_sift_obj) },
 };
 static MP_DEFINE_CONST_DICT(rvmn_pick_globals, rvmn_pick_globals_table);
 const mp_obj_module_t rvmn_pick_module = {

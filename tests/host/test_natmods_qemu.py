@@ -120,41 +120,90 @@ res.append([rvmn_p1.p1(g, *c) for c in cases])
 rvmn_pick.init(time.ticks_add(0, -1))
 
 class T:
-    def __init__(self, state, fl, dl, boost, last):
+    def __init__(self, name, state, fl, dl):
+        self.name = name
         self.state = state
         self.fl = fl
         self.deadline = time.ticks_add(1000, dl)
-        self.boost = boost
-        self.wboost = 0
-        self.last = last
 
 class S:
-    def __init__(self, mode, tasks):
+    # the fields and the two callbacks the C pick uses (rvm_mp/scheduler.py)
+    def __init__(self, mode, rq, far=False, far_until=50, rstart=0):
         self.mode = mode
         self.horizon = 100
-        self.tasks = tasks
+        self.rq = list(rq)
+        self.nrq = len(rq)
+        self.far_until = time.ticks_add(1000, far_until) if far else None
         self.e_reflex = 0
-        self.reflex_start = 0
+        self.reflex_start = rstart
         self.reflex_budget_us = 5000
         self.reflex_overruns = 0
+        self.calls = []
 
     def clock_us(self):
         return 9000
 
-ts = [T(0, 0, 50, 0, 3), T(0, 0, 20, 0, 2), T(1, 1, 0, 0, 1), T(0, 0, 20, 0, 1),
-      T(0, 2, 500, 0, 0)]
+    def _rq_del(self, i):
+        self.calls.append('del')
+        self.rq.pop(i)
+        self.nrq -= 1
+
+    def pick_scan(self, now):
+        self.calls.append('scan')
+        return self.rq[-1]
+
+soft, hard = T('soft', 0, 0, 20), T('hard', 0, 1, 20)
+stale, late = T('stale', 1, 0, 0), T('late', 0, 0, -150)
+cases = ((0, [soft]), (1, [soft]), (0, [hard, soft]), (1, [hard, soft]),
+         (2, [soft, hard]), (0, [stale, soft]), (0, [late, soft]),
+         (0, [soft, hard], True), (0, [soft], True, -50), (0, [stale]),
+         (2, [stale]), (1, [hard, soft], False, 50, 6000))
 picks = []
-for mode in (0, 1, 2):
-    s = S(mode, ts)
+for c in cases:
+    s = S(*c)
     t = rvmn_pick.pick(s, 1000)
-    picks.append((ts.index(t), s.mode, s.e_reflex, s.reflex_overruns))
-ts[2].state = 0
-for mode in (0, 1, 2):
-    s = S(mode, ts)
-    t = rvmn_pick.pick(s, 1000)
-    picks.append((ts.index(t), s.mode, s.e_reflex, s.reflex_overruns))
+    picks.append((t.name if t else None, s.mode, s.e_reflex,
+                  s.far_until is not None, s.calls))
 res.append(picks)
-res.append(rvmn_pick.pick(S(0, [T(1, 0, 0, 0, 0)]), 1000))
+
+class Q:
+    def __init__(self, name, fl, boost, dl, last):
+        self.name = name
+        self.fl = fl
+        self.boost = boost
+        self.wboost = 0
+        self.deadline = time.ticks_add(-20, dl)   # across the tick wrap
+        self.last = last
+        self.hidx = -1
+
+class H:
+    pass
+h = H()
+h.rq = [None] * 8
+h.nrq = 0
+qs = [Q('a', 0, 0, 50, 1), Q('b', 1, 0, 90, 2), Q('c', 0, 160, 55, 3),
+      Q('d', 0, 0, 50, 0), Q('e', 0, 0, 10, 4), Q('f', 1, 0, 30, 5)]
+for q in qs:   # push: a hole at the end, sifted up
+    h.nrq += 1
+    rvmn_pick.sift(h, q, h.nrq - 1)
+order = []
+while h.nrq:   # pop the top: the last entry into slot 0, sifted down
+    top = h.rq[0]
+    order.append(top.name)
+    h.nrq -= 1
+    m = h.rq[h.nrq]
+    h.rq[h.nrq] = None
+    if h.nrq:
+        rvmn_pick.sift(h, m, 0)
+res.append(order)
+
+head = bytearray(32)
+ring = bytearray(3 * 64)
+for sq in range(7):   # pack + link at emit (WitnessLog.emit's C path)
+    rvmn_link.rec_link(head, ring, (sq % 3) * 64, sq, -5, 0x12345, 0x1FF, 2,
+                       -1, 70000, sq << 40, -sq, 7, 1 << 31)
+res.append(binascii.hexlify(head).decode() + " " +
+           binascii.hexlify(ring[64:96]).decode())
 for x in res:
     print(x)
 '''
@@ -203,6 +252,22 @@ def test_cross_built_natmods_run_on_the_cortex_m3_board(arch, tmp_path):
     assert want[7] == str([4, "ERIGHTS", "ESTATE", "ESTALE", "EWRONGOBJ", 4, 4,
                            "EBADHANDLE", "EBADHANDLE", "ESTATE", "EBADHANDLE",
                            "ESTALE", "EBADHANDLE"])
+    # the pick: heap top, Reflex entry, overrun/Recovery/late/far -> the
+    # scan, stale tops dropped (rvm_mp/scheduler.py pick_py)
+    assert want[8] == str([
+        ("soft", 0, 0, False, []), ("soft", 0, 0, False, []),
+        ("hard", 1, 1, False, []), ("soft", 1, 0, False, ["scan"]),
+        ("hard", 2, 0, False, ["scan"]), ("soft", 0, 0, False, ["del"]),
+        ("soft", 0, 0, False, ["scan"]), ("hard", 0, 0, True, ["scan"]),
+        ("soft", 0, 0, False, []), (None, 0, 0, False, ["del"]),
+        (None, 2, 0, False, ["del"]), ("hard", 1, 0, False, [])])
+    # the ready heap's sift: hard first, then boost - deadline, then last
+    assert want[9] == str(["f", "b", "e", "c", "d", "a"])
+    # rec_link packs like struct.pack_into (each field cut to its width)
+    import struct
+    assert want[10].split()[1] == struct.pack(
+        "<IIHBBHHIIII", 4, 0xFFFFFFFB, 0x2345, 0xFF, 2, 0xFFFF, 70000 & 0xFFFF,
+        0, (-4) & 0xFFFFFFFF, 7, 1 << 31).hex()
     got, board_arch = _board_lines(arch)
     assert board_arch == 6        # the firmware is armv7em-class (M3 board)
     assert got == want

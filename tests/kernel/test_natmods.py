@@ -143,26 +143,39 @@ def test_verify_window_every_impl_finds_the_first_bad_record():
 
 
 def test_witnesslog_links_agree_on_every_path():
-    # natmod (where loaded), viper (where the emitter is), hashlib: the same
-    # records give the same chain, inline (ring wrap) and in link_pending
-    def run(nl, vsha):
+    # natmod (where loaded: pack + link in emit, or link_pending), viper
+    # (where the emitter is), hashlib: the same records give the same
+    # chain, inline (ring wrap) and in link_pending; field values past their
+    # width, negative ones, the degraded flag and records completed before
+    # they are linked (emit_open) included
+    def run(nl, vsha, rl=None):
         t = [0]
 
         def clock():
             t[0] += 1
-            return t[0]
+            return t[0] * 0x10001 - 7   # past 32 bits, negative at first
         log = WitnessLog(kt.DEVICE_ID, boot=3, key=kt.KEY, ring=8, clock=clock)
         log._nl = nl
+        log._rl = rl
         log._vsha = vsha
         for i in range(45):
-            log.emit(kinds.IPC_SEND, 1, 2, i, 7 * i)
+            log.degraded = i % 7 == 3
+            log.emit(kinds.IPC_SEND, i * 4099 - 50, -i, i << 33, 7 * i - 3,
+                     0xFFFFFFFF + i, -1, i * 97)
             if i % 13 == 12:
                 log.link_pending()
+            if i % 11 == 5:
+                s = log.emit_open(kinds.SEAL_PART, 0, i)
+                o = (s % log.ring_n) * 64
+                log._rmv[o + 16:o + 20] = b"open"   # completed, then linked
+            if i % 17 == 9:
+                log.seal()
         return log.head_link(), [log.record(s) for s in range(log.ring_low(), log.next_seq)]
     want = run(None, None)
     nl = impls.natmod("rvmn_link") if kt.IS_MP else None
     if nl is not None:
         assert run(nl, None) == want
+        assert run(nl, None, nl.rec_link) == want
     vs = _viper_sha()
     if vs is not None:
         import rvm_mp.witness as W
@@ -174,7 +187,9 @@ def test_natmod_link_paths_do_not_allocate():
     nl = _nat("rvmn_link")
     from rvm_mp.compat import micropython
     log = WitnessLog(kt.DEVICE_ID, boot=1, ring=8, clock=lambda: 5)
-    assert log._nl is nl
+    assert log._nl is nl and log._rl is nl.rec_link   # emit links
+    slog = WitnessLog(kt.DEVICE_ID, boot=1, ring=8, clock=lambda: 5)
+    slog._rl = None                                    # emit packs only
     head = bytearray(32)
     ring = bytearray(8 * 64)
     out = bytearray(32)
@@ -184,8 +199,13 @@ def test_natmod_link_paths_do_not_allocate():
         log.emit(kinds.IPC_SEND, 1, 2, i)
     micropython.heap_lock()
     try:
+        for i in range(40):  # pack + link in one C call
+            log.emit(kinds.IPC_SEND, 1, 2, i, -i, 0xFFFFFFFF)
         for i in range(40):  # every emit past the ring links one inline
-            log.emit(kinds.IPC_SEND, 1, 2, i)
+            slog.emit(kinds.IPC_SEND, 1, 2, i)
+        slog.link_pending()
+        s = log.emit_open(kinds.SEAL_PART, 0, 1)
+        log.emit(kinds.IPC_SEND, 1, 2, s)   # packs only: one is open
         log.link_pending()
         nl.link_range(head, ring, 3, 8, 8)
         nl.digest3_into(b"RVMW", head, ring, 64, 32, out)
@@ -193,11 +213,12 @@ def test_natmod_link_paths_do_not_allocate():
     finally:
         micropython.heap_unlock()
     assert r == 6
-    prev = log.record(log.ring_low())[32:64]
-    for s in range(log.ring_low() + 1, log.next_seq):
-        rec = log.record(s)
-        assert rec[32:64] == chain_link(prev, rec)
-        prev = rec[32:64]
+    for lg in (log, slog):
+        prev = lg.record(lg.ring_low())[32:64]
+        for s in range(lg.ring_low() + 1, lg.next_seq):
+            rec = lg.record(s)
+            assert rec[32:64] == chain_link(prev, rec)
+            prev = rec[32:64]
 
 
 # ---- P1 -----------------------------------------------------------------------
@@ -294,42 +315,19 @@ def test_p1_natmod_does_not_allocate():
 
 # ---- scheduler pick -------------------------------------------------------------
 def test_pick_every_impl_same_choice_and_mode():
+    # the C pick, the native-emitter pick and the portable heap pick against
+    # the reference scan on the same API-driven scenarios, near the tick
+    # wrap too (deadlines on both sides of it)
     import test_scheduler as TS
     from rvm_mp import scheduler as S
     from rvm_mp.compat import ticks_add
-    picks = [("portable", S.Scheduler.pick_py)]
-    try:
-        from rvm_mp import switch_native
-        picks.append(("native", switch_native.pick))
-    except (ImportError, SyntaxError):
-        pass
-    if S.natmod_pick() is not None:
-        picks.append(("natmod", S.natmod_pick()))
-    # near the tick wrap too: deadlines on both sides of it
-    for t0 in (1000, ticks_add(0, -150)):
-        s, ts, c, log = TS._mk(n=6, reflex_budget_us=3000, clock=TS.Clock(t0))
-        rnd = _rng(t0 & 0xFFFF)
-        for case in range(250):
-            for t in ts:
-                t.state = S.T_READY if rnd(3) else S.T_SLEEP
-                t.fl = (S.F_HARD if rnd(4) == 0 else 0) | \
-                    (S.F_RECOVERY if rnd(3) == 0 else 0)
-                t.deadline = ticks_add(c.ms(), rnd(400) - 100)
-                t.boost = rnd(3) * 400
-                t.wboost = rnd(2) * rnd(500)
-                t.last = rnd(50)
-            s.mode = (S.MODE_FLOW, S.MODE_REFLEX, S.MODE_RECOVERY)[rnd(3)]
-            s.reflex_start = ticks_add(c.us_(), -rnd(6000))
-            saved = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
-            res = []
-            for name, f in picks:
-                s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns = saved
-                t = f(s, c.ms())
-                res.append((name, t, (s.mode, s.e_reflex, s.reflex_start,
-                                      s.reflex_overruns)))
-            for name, t, after in res[1:]:
-                assert t is res[0][1] and after == res[0][2], (name, case, t0)
-            c.adv(rnd(5))
+    picks = TS._picks()
+    assert S.natmod_pick() is None or picks[-1][0] == "natmod"
+    sifts = TS._sifts()
+    assert (S.natmod_pick() and S._PICK_C[1]) is None or sifts[-1][0] == "natmod"
+    for name, sift in sifts:
+        for seed, t0 in ((11, 1000), (12, ticks_add(0, -1500))):
+            TS.pick_scenario(picks, seed, t0=t0, steps=250, sift=sift)
 
 
 def test_pick_natmod_does_not_allocate():
@@ -340,14 +338,20 @@ def test_pick_natmod_does_not_allocate():
     from rvm_mp.compat import micropython
     s, ts, c, log = TS._mk(n=6, reflex_budget_us=3000)
     ts[2].fl = S.F_HARD
+    s.make_ready(ts[2], c.ms())
+    ts[4].state = S.T_SLEEP   # dropped from the heap top by the pick
+    s.make_ready(ts[4], c.ms() - 100)
+    ts[4].state = S.T_SUSPENDED
     pick = S.natmod_pick()
     micropython.heap_lock()
     try:
         a = pick(s, c.ms())
         b = pick(s, c.ms())
+        ts[2].state = S.T_SUSPENDED
+        d = pick(s, c.ms())
     finally:
         micropython.heap_unlock()
-    assert a is ts[2] and b is ts[2]
+    assert a is ts[2] and b is ts[2] and d is ts[0]
 
 
 # ---- mincut ---------------------------------------------------------------------

@@ -146,7 +146,7 @@ def test_heap_remove_middle_keeps_order():
     for i, t in enumerate(ts):
         s.sleep(t, c.ms() + 10 * (5 - i))
     s.make_ready(ts[2], c.ms())  # a message woke it early
-    assert ts[2].hidx == -1 and s.nheap == 4
+    assert s.nheap == 4 and s.rq[ts[2].hidx] is ts[2]  # in the ready heap
     got = []
     while s.nheap:
         t = s.heap[0]
@@ -273,38 +273,159 @@ def test_switch_path_does_not_allocate():
     assert s.e_switches == 204
 
 
-def test_native_pick_matches_portable():
-    # the native-emitter pick (MicroPython) against the portable pick_py on
-    # the same scenarios; on CPython both are the portable code
+def _picks():
+    """(name, pick) of every implementation this runtime has."""
     from rvm_mp import runtime
     runtime.use_native(True)
     assert runtime.NATIVE == kt.IS_MP
-    s, ts, c, log = _mk(n=6, reflex_budget_us=3000)
-    seed = [12345]
+    picks = [("heap", S.Scheduler.pick_py)]
+    try:
+        from rvm_mp import switch_native
+        picks.append(("native", switch_native.pick))
+    except (ImportError, SyntaxError):
+        pass
+    if S.natmod_pick() is not None:
+        picks.append(("natmod", S.natmod_pick()))
+    return picks
 
-    def rnd(n):
-        seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
-        return seed[0] % n
-    for case in range(300):
-        for t in ts:
-            t.state = S.T_READY if rnd(3) else S.T_SLEEP
-            t.fl = (S.F_HARD if rnd(4) == 0 else 0) | \
-                (S.F_RECOVERY if rnd(3) == 0 else 0)
-            t.deadline = c.ms() + rnd(400) - 100
-            t.boost = rnd(3) * 400
-            t.wboost = rnd(2) * rnd(500)
-            t.last = rnd(50)
-        s.mode = (S.MODE_FLOW, S.MODE_REFLEX, S.MODE_RECOVERY)[rnd(3)]
-        s.reflex_start = c.us_() - rnd(6000)
+
+def _sifts():
+    """(name, sift) of every implementation of the ready heap's sift."""
+    sifts = [("portable", S._rq_sift_py)]
+    try:
+        from rvm_mp import switch_native
+        sifts.append(("native", switch_native.sift))
+    except (ImportError, SyntaxError):
+        pass
+    if (S.natmod_pick() and S._PICK_C[1]) is not None:
+        sifts.append(("natmod", (S.natmod_pick() and S._PICK_C[1])))
+    return sifts
+
+
+def pick_scenario(picks, seed, t0=1000, n=7, steps=300, horizon_ms=60,
+                  sift=None):
+    """Drive a scheduler through its own API (make_ready at moving times
+    with deadlines inside and beyond the horizon, sleep, wait, throttle,
+    wake boosts, per-epoch boosts, ran, suspends behind its back, mode
+    changes) and check at every step that every pick gives the answer and
+    the mode state of the reference scan (pick_scan). A small horizon puts
+    tasks past both clamp edges. `sift`: the ready heap's sift to run."""
+    from rvm_mp.compat import ticks_add
+    old = S.rq_sift
+    S.rq_sift = sift or old
+    try:
+        return _scenario(picks, seed, t0, n, steps, horizon_ms, ticks_add)
+    finally:
+        S.rq_sift = old
+
+
+def _scenario(picks, seed, t0, n, steps, horizon_ms, ticks_add):
+    sig = StaticPressure()
+    s, ts, c, log = _mk(signal=sig, n=n, clock=Clock(t0),
+                        reflex_budget_us=3000, horizon_ms=horizon_ms,
+                        boost_weight=40 * S.PRIO_Q, wake_weight=20 * S.PRIO_Q)
+    sig.wake = lambda src, dst: (src * 977 + dst * 131) % 10001
+    st = [seed]
+
+    def rnd(k):
+        st[0] = (st[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        return (st[0] >> 8) % k
+    counts = [0, 0]
+    for step in range(steps):
+        t = ts[rnd(n)]
+        r = rnd(26)
+        now = c.ms()
+        if r < 6:
+            t.deadline_ms = (5, 20, 30, 50, 70)[rnd(5)] if rnd(25) else 150
+            if rnd(6) == 0:
+                t.fl ^= S.F_HARD
+            if rnd(5) == 0:
+                t.fl ^= S.F_RECOVERY
+            s.make_ready(t, now)
+        elif r < 8:
+            s.sleep(t, ticks_add(now, rnd(30)))
+        elif r < 9:
+            s.wait(t, 3, rnd(40) - 10, now)
+        elif r < 10:
+            t.state = S.T_SUSPENDED      # behind the scheduler's back
+        elif r < 11:
+            s.throttle(t, S.Q_MSGS, 1, 0)
+        elif r < 13:
+            s.wake_boost(t, ts[rnd(n)].pid)
+        elif r < 15 or r >= 20:   # the picked task runs and yields
+            x = S.Scheduler.pick_scan(s, now)
+            if x is not None:
+                s.ran(x, now, 1, 1)
+                if rnd(3):
+                    s.make_ready(x, now)
+        elif r < 16:
+            for u in ts:
+                sig.pressure[u.pid] = rnd(3) * rnd(10001)
+            s.refresh_signal(now)
+        elif r < 17:
+            s.mode = (S.MODE_FLOW, S.MODE_REFLEX, S.MODE_RECOVERY)[rnd(3)
+                                                                   % 2 + rnd(2)]
+            s.reflex_start = ticks_add(c.us_(), -rnd(6000))
+        elif r < 18:
+            s.wake_due(now)
+        elif r < 19:
+            if s.epoch_due(now):
+                s.end_epoch(now)
+        else:
+            s.rq_rebuild(now)
+        c.adv(rnd(8))
+        now = c.ms()
         saved = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
-        a = S.Scheduler.pick_py(s, c.ms())
-        after_py = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
-        s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns = saved
-        b = s.pick(c.ms())
+        want = S.Scheduler.pick_scan(s, now)
         after = (s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns)
-        assert a is b, case
-        assert after_py == after, case
-        c.adv(rnd(5))
+        counts[want is None] += 1
+        for name, f in picks:
+            s.mode, s.e_reflex, s.reflex_start, s.reflex_overruns = saved
+            got = f(s, now)
+            assert got is want, (name, seed, step, got and got.pid,
+                                 want and want.pid)
+            assert (s.mode, s.e_reflex, s.reflex_start,
+                    s.reflex_overruns) == after, (name, seed, step)
+        # the heap holds each ready task once, at its index, in heap order
+        for i in range(s.nrq):
+            assert s.rq[i].hidx == i
+            assert i == 0 or not S._rq_before(s.rq[i], s.rq[(i - 1) >> 1])
+        for u in ts:
+            if u.state == S.T_READY:
+                assert 0 <= u.hidx < s.nrq and s.rq[u.hidx] is u
+    return counts
+
+
+class StaticPressure(S.StaticSignal):
+    pass
+
+
+def test_every_pick_matches_the_scan():
+    from rvm_mp.compat import ticks_add
+    picks = _picks()
+    for name, sift in _sifts():
+        for seed in (1, 2, 3):
+            counts = pick_scenario(picks, seed, sift=sift)
+            assert counts[0] > 100 and counts[1] > 5   # both answers
+        # across the wrap of ticks_ms
+        pick_scenario(picks, 9, t0=ticks_add(0, -2000), steps=200, sift=sift)
+
+
+def test_heap_pick_follows_deadline_boost_and_lru():
+    # the order the heap keeps is the priority order (DC-4) on its own
+    s, ts, c, log = _mk(n=4, horizon_ms=1000)
+    a, b, d, e = ts
+    for t, dm in zip(ts, (40, 10, 30, 10)):
+        t.deadline_ms = dm
+        s.make_ready(t, c.ms())
+    assert s.pick(c.ms()) is b             # earliest deadline; b before e (added first)
+    s.ran(b, c.ms(), 1, 1)
+    assert s.pick(c.ms()) is e             # same deadline, b ran more recently
+    s.rq_out(e)
+    e.state = S.T_SLEEP
+    assert s.pick(c.ms()) is b
+    b.state = S.T_SUSPENDED                # left behind the heap's back
+    assert s.pick(c.ms()) is d and s.nrq == 2 and b.hidx == -1
 
 
 class _WakeSig:
