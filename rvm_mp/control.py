@@ -85,6 +85,28 @@ def create_control_partition(k):
     return pid
 
 
+
+def _pieces(obj):
+    """The JSON text of a reply in small pieces: a dict's list values an
+    item at a time (ps, caps, log rows), everything else whole."""
+    if type(obj) is not dict:
+        yield json.dumps(obj)
+        return
+    sep = "{"
+    for k in obj:
+        yield sep + json.dumps(k) + ": "
+        sep = ", "
+        v = obj[k]
+        if type(v) is list:
+            s2 = "["
+            for x in v:
+                yield s2 + json.dumps(x)
+                s2 = ", "
+            yield "[]" if s2 == "[" else "]"
+        else:
+            yield json.dumps(v)
+    yield "{}" if sep == "{" else "}"
+
 class InputWait:
     """The console partition's one kernel call, wait_input(200 ms), as an
     awaitable over its call box: the console is trusted kernel code, so it
@@ -255,14 +277,17 @@ class Control:
     # ---- replies ---------------------------------------------------------
     def _reply(self, framed, seq, obj):
         if framed:
-            data = json.dumps(obj).encode()
-            # a long reply goes out as MORE frames and a final ANS frame
+            # a long reply goes out as MORE frames and a final ANS frame,
+            # encoded a list item at a time: the whole JSON text never
+            # needs one block of a small board's fragmented heap
             mx = F.MAX_PAYLOAD
-            i = 0
-            while len(data) - i > mx:
-                self._send(F.T_MORE, seq, data[i:i + mx])
-                i += mx
-            self._send(F.T_ANS, seq, data[i:])
+            buf = bytearray()
+            for p in _pieces(obj):
+                buf += p.encode()
+                while len(buf) > mx:
+                    self._send(F.T_MORE, seq, bytes(buf[:mx]))
+                    buf = buf[mx:]
+            self._send(F.T_ANS, seq, bytes(buf))
         else:
             # human text: the formatter is loaded on first use, so a board
             # driven only by tools never holds it
