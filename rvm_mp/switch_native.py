@@ -208,10 +208,10 @@ def step(self):
     if y is b:
         op = b[0]
         # `is` with small ints: never compares (runs) an agent's object
-        if op is 1:  # OP_YIELD, the hot request, served inline
+        if op is _OP_YIELD:  # OP_YIELD, the hot request, served inline
             t.deadline = ticks_add(now, t.deadline_ms)
             t.state = _T_THROTTLED if t.thr else _T_READY
-        elif op is 2 and type(b[1]) is int and 0 <= b[1] <= _MS_MAX:
+        elif op is _OP_SLEEP and type(b[1]) is int and 0 <= b[1] <= _MS_MAX:
             s.sleep(t, ticks_add(now, b[1]))
         else:
             _SC.dispatch(self, t, now)
